@@ -1,0 +1,489 @@
+"""The schedule registry: a folder of immutable, versioned schedule files plus a generated index.
+
+Layout of a registry folder:
+
+    schema/schedule-v1.json   the file format (shipped registry only)
+    index.json                generated: every file's id, version, path, sha256 and model keys
+    <id>/v<version>.json      one schedule per file, never overwritten once written
+
+Everything read here is untrusted: files are size-capped, parsed strictly (no NaN/Infinity) and
+validated against the JSON Schema plus the checks JSON Schema cannot express.
+"""
+import contextlib
+import datetime
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AYSError
+from .interp import resample
+
+SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
+SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
+REGISTRY_ENV = "AYS_REGISTRY"
+MAX_FILE_BYTES = 1 << 20  # a 1000-step schedule is ~30 kB; anything near 1 MiB is not a schedule
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+VERSION_FILE = re.compile(r"^v([1-9][0-9]{0,6})\.json$")
+ENDS_RTOL = 1e-6
+KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas", "timesteps", "provenance")
+
+
+def default_registry():
+    """The registry the CLI writes to: $AYS_REGISTRY if set, else the shipped `registry/`."""
+    return Path(os.environ.get(REGISTRY_ENV) or SHIPPED_REGISTRY)
+
+
+# ---------------------------------------------------------------- parsing and validation
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def parse_json(data, what="file"):
+    """Parse untrusted JSON bytes strictly: size cap, UTF-8, no NaN/Infinity, bounded nesting."""
+    if len(data) > MAX_FILE_BYTES:
+        raise AYSError(f"{what} is too large ({len(data)} bytes, limit {MAX_FILE_BYTES})")
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise AYSError(f"{what} is nested too deeply to be a schedule") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AYSError(f"{what} is not valid JSON: {exc}") from None
+
+
+def read_json(path, what=None):
+    what = what or str(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise AYSError(f"{what}: no such file") from None
+    except OSError as exc:
+        raise AYSError(f"{what}: cannot read ({exc.strerror or exc})") from None
+    return parse_json(data, what)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name):
+    from jsonschema import Draft202012Validator
+
+    with open(SCHEMA_DIR / name, encoding="utf-8") as f:
+        schema = json.load(f)
+    return Draft202012Validator(schema)
+
+
+def _first_schema_error(validator, doc):
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(doc))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return f"{where}: {message}"
+
+
+def validate(doc, what="schedule"):
+    """Raise AYSError naming the first problem unless `doc` is a valid schedule document."""
+    problem = _first_schema_error(_validator("schedule-v1.json"), doc)
+    if problem:
+        raise AYSError(f"{what} is invalid: {problem}")
+    sigmas = doc["sigmas"]
+    if any(b >= a for a, b in zip(sigmas, sigmas[1:])):
+        raise AYSError(f"{what} is invalid: sigmas must be strictly descending (sigma_max first, no trailing 0)")
+    model = doc["model"]
+    if model["sigma_min"] >= model["sigma_max"]:
+        raise AYSError(f"{what} is invalid: model.sigma_min must be below model.sigma_max")
+    for end, key in ((sigmas[0], "sigma_max"), (sigmas[-1], "sigma_min")):
+        if abs(end - model[key]) > ENDS_RTOL * model[key]:
+            raise AYSError(f"{what} is invalid: sigmas must run from model.sigma_max to model.sigma_min "
+                           f"({end!r} does not match {key} {model[key]!r})")
+    if "shorthash" in model and "sha256" in model and not model["sha256"].startswith(model["shorthash"]):
+        raise AYSError(f"{what} is invalid: model.shorthash must be the first 10 hex digits of model.sha256")
+    if "timesteps" in doc and len(doc["timesteps"]) != len(sigmas):
+        raise AYSError(f"{what} is invalid: timesteps must have one entry per sigma")
+
+
+def validate_index(index, what="index"):
+    problem = _first_schema_error(_validator("index-v1.json"), index)
+    if problem:
+        raise AYSError(f"{what} is invalid: {problem}")
+
+
+def check_id(schedule_id):
+    if not isinstance(schedule_id, str) or not ID_PATTERN.match(schedule_id):
+        raise AYSError(f"invalid schedule id {schedule_id!r}: use 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit")
+    return schedule_id
+
+
+def parse_ref(ref):
+    """'sdxl', 'sdxl@2' or 'sdxl@v2' -> ('sdxl', None | 2)."""
+    schedule_id, _, version = str(ref).partition("@")
+    check_id(schedule_id)
+    if not version:
+        return schedule_id, None
+    digits = version[1:] if version.startswith("v") else version
+    if not digits.isdigit() or int(digits) < 1:
+        raise AYSError(f"invalid version in {ref!r}: use ID@N or ID@vN with N >= 1")
+    return schedule_id, int(digits)
+
+
+def dump_schedule(doc):
+    """Canonical bytes of a schedule document (fixed key order) so file hashes are reproducible."""
+    ordered = {key: doc[key] for key in KEY_ORDER if key in doc}
+    return (json.dumps(ordered, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- schedules
+
+@dataclass(frozen=True)
+class Schedule:
+    """One validated schedule file. `sigmas` is the stored schedule (sigma_max ... sigma_min)."""
+
+    doc: dict
+    path: Path = None
+
+    @property
+    def id(self):
+        return self.doc["id"]
+
+    @property
+    def version(self):
+        return self.doc["version"]
+
+    @property
+    def ref(self):
+        """How infotext and messages name it: 'sdxl@v1'."""
+        return f"{self.id}@v{self.version}"
+
+    @property
+    def sigmas(self):
+        return np.asarray(self.doc["sigmas"], dtype=np.float64)
+
+    @property
+    def model(self):
+        return self.doc["model"]
+
+    def resample(self, steps, **options):
+        """The N-step sampling schedule; options as ays_core.interp.resample."""
+        return resample(self.sigmas, steps, **options)
+
+
+def load_schedule(path):
+    """Read and validate one schedule file from anywhere (the user's own file, a download)."""
+    doc = read_json(path)
+    validate(doc, what=str(path))
+    return Schedule(doc, Path(path))
+
+
+def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver, samples, data,
+                     sha256=None, name=None, timesteps=None, description=None, version=1,
+                     author=None, license=None, reference=None, settings=None):
+    """A valid schedule document for a stored schedule `sigmas` (sigma_max ... sigma_min)."""
+    from . import __version__
+
+    sigmas = [float(s) for s in sigmas]
+    model = {"family": family, "prediction": prediction, "sigma_min": sigmas[-1], "sigma_max": sigmas[0]}
+    if sha256:
+        model["sha256"] = sha256.lower()
+        model["shorthash"] = sha256.lower()[:10]
+    if name:
+        model["name"] = name
+    provenance = {
+        "source": source, "solver": solver, "samples": samples, "data": data, "ays_version": __version__,
+        "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    for key, value in (("author", author), ("license", license), ("reference", reference), ("settings", settings)):
+        if value is not None:
+            provenance[key] = value
+    doc = {"schema_version": 1, "id": schedule_id, "version": version, "model": model, "sigmas": sigmas,
+           "provenance": provenance}
+    if description:
+        doc["description"] = description
+    if timesteps is not None:
+        doc["timesteps"] = [int(t) for t in timesteps]
+    validate(doc)
+    return doc
+
+
+# ---------------------------------------------------------------- file writing
+
+def atomic_write(path, data):
+    """Write bytes so that readers see the old file or the whole new one, never a torn one."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise AYSError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------- one registry folder
+
+class Registry:
+    """One registry folder. Reads go through the files themselves; writes take a file lock."""
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_registry()
+
+    def __repr__(self):
+        return f"Registry({str(self.root)!r})"
+
+    # -- reading
+    def versions(self, schedule_id):
+        """Sorted version numbers stored for an id."""
+        folder = self.root / check_id(schedule_id)
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise AYSError(f"cannot read registry folder {folder}: {exc.strerror or exc}") from None
+        return sorted(int(m.group(1)) for m in map(VERSION_FILE.match, names) if m)
+
+    def ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise AYSError(f"cannot read registry folder {self.root}: {exc.strerror or exc}") from None
+        return sorted(n for n in names if ID_PATTERN.match(n) and (self.root / n).is_dir())
+
+    def path_of(self, schedule_id, version):
+        return self.root / check_id(schedule_id) / f"v{int(version)}.json"
+
+    def get(self, schedule_id, version=None):
+        """The schedule `id` at `version` (latest when None). AYSError if absent or invalid."""
+        if version is None:
+            versions = self.versions(schedule_id)
+            if not versions:
+                raise AYSError(f"no schedule {schedule_id!r} in registry {self.root}")
+            version = versions[-1]
+        path = self.path_of(schedule_id, version)
+        if not path.is_file():
+            raise AYSError(f"no schedule {schedule_id}@v{version} in registry {self.root}")
+        schedule = load_schedule(path)
+        if (schedule.id, schedule.version) != (schedule_id, version):
+            raise AYSError(f"{path} claims to be {schedule.ref}; its path says {schedule_id}@v{version}")
+        return schedule
+
+    def schedules(self, latest_only=False):
+        """Every valid schedule in the folder (invalid files are skipped: `verify` reports them)."""
+        found = []
+        for schedule_id in self.ids():
+            versions = self.versions(schedule_id)
+            for version in versions[-1:] if latest_only else versions:
+                try:
+                    found.append(self.get(schedule_id, version))
+                except AYSError:
+                    continue
+        return found
+
+    def find(self, sha256=None, shorthash=None, family=None):
+        """Latest schedule for a checkpoint (by sha256 or WebUI shorthash) or else for a family.
+
+        A family lookup only considers generic schedules (no checkpoint hash) and prefers the one
+        whose id is the family name itself."""
+        latest = self.schedules(latest_only=True)
+        sha256 = sha256.lower() if sha256 else None
+        shorthash = (shorthash or (sha256 or "")[:10]).lower() or None
+        for schedule in latest:
+            model = schedule.model
+            if sha256 and model.get("sha256") == sha256:
+                return schedule
+        if shorthash:
+            for schedule in latest:
+                if schedule.model.get("shorthash") == shorthash:
+                    return schedule
+        if family:
+            generic = [s for s in latest if s.model["family"] == family and "sha256" not in s.model
+                       and "shorthash" not in s.model]
+            generic.sort(key=lambda s: (s.id != family, s.id))
+            if generic:
+                return generic[0]
+        return None
+
+    # -- index
+    def build_index(self):
+        """The index document for the folder as it is now (sorted, so its bytes are reproducible)."""
+        entries = []
+        for schedule in self.schedules():
+            data = schedule.path.read_bytes()
+            entry = {"id": schedule.id, "version": schedule.version,
+                     "path": f"{schedule.id}/v{schedule.version}.json", "sha256": sha256_bytes(data),
+                     "family": schedule.model["family"], "steps": len(schedule.doc["sigmas"]) - 1}
+            if "sha256" in schedule.model:
+                entry["checkpoint_sha256"] = schedule.model["sha256"]
+            if "shorthash" in schedule.model:
+                entry["shorthash"] = schedule.model["shorthash"]
+            entries.append(entry)
+        entries.sort(key=lambda e: (e["id"], e["version"]))
+        return {"schema_version": 1, "schedules": entries}
+
+    def write_index(self):
+        with self.lock():
+            return self._write_index()
+
+    def _write_index(self):
+        index = self.build_index()
+        atomic_write(self.root / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        return index
+
+    def read_index(self):
+        index = read_json(self.root / "index.json")
+        validate_index(index, what=str(self.root / "index.json"))
+        return index
+
+    # -- writing
+    @contextlib.contextmanager
+    def lock(self, timeout=60):
+        """Hold the registry's file lock: one publisher or indexer at a time, across processes."""
+        from filelock import FileLock, Timeout
+
+        self._check_writable()
+        lock = FileLock(str(self.root / ".lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise AYSError(f"registry {self.root} is busy (locked by another process for {timeout} s)") from None
+        except OSError as exc:
+            raise AYSError(f"cannot lock registry {self.root}: {exc.strerror or exc}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _check_writable(self):
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AYSError(f"cannot create registry folder {self.root}: {exc.strerror or exc}") from None
+        if not os.access(self.root, os.W_OK):
+            raise AYSError(f"registry folder {self.root} is not writable")
+
+    def publish(self, doc, taken_versions=()):
+        """Add `doc` as the next version of its id and regenerate the index; returns the Schedule.
+
+        Versions are immutable: the version in `doc` is replaced by one past the highest stored
+        (or listed in `taken_versions`, e.g. the same id in another registry)."""
+        validate(doc)
+        with self.lock():
+            version = max([0, *self.versions(doc["id"]), *taken_versions]) + 1
+            doc = {**doc, "version": version}
+            validate(doc)
+            path = self.path_of(doc["id"], version)
+            path.parent.mkdir(exist_ok=True)
+            if path.exists():  # cannot happen under the lock unless someone bypassed it
+                raise AYSError(f"{path} already exists; refusing to overwrite a published version")
+            atomic_write(path, dump_schedule(doc))
+            self._write_index()
+        return Schedule(doc, path)
+
+    def verify(self):
+        """Problems found: every file re-validated, every index sha256 recomputed. Empty when sound."""
+        problems = []
+        for schedule_id in self.ids():
+            for version in self.versions(schedule_id):
+                try:
+                    self.get(schedule_id, version)
+                except AYSError as exc:
+                    problems.append(str(exc))
+        index_path = self.root / "index.json"
+        if not index_path.exists():
+            return problems + [f"{index_path}: missing (run `ays registry index`)"]
+        try:
+            listed = self.read_index()["schedules"]
+        except AYSError as exc:
+            return problems + [str(exc)]
+        for entry in listed:
+            path = self.root / entry["path"]
+            if not path.is_file():
+                problems.append(f"index lists {entry['path']}, which is missing")
+            elif sha256_bytes(path.read_bytes()) != entry["sha256"]:
+                problems.append(f"{entry['path']}: sha256 differs from the index (file changed after publishing)")
+        listed_paths = {e["path"] for e in listed}
+        for schedule_id in self.ids():
+            for version in self.versions(schedule_id):
+                if f"{schedule_id}/v{version}.json" not in listed_paths:
+                    problems.append(f"{schedule_id}/v{version}.json is not in the index (run `ays registry index`)")
+        return problems
+
+
+class RegistrySet:
+    """Several registries searched in order: the user's own first, the shipped one last.
+
+    Publishing writes to the first, at a version above any the others hold for that id, so
+    `id@vN` names one file across the whole set."""
+
+    def __init__(self, roots):
+        self.registries = []
+        for root in roots:
+            registry = root if isinstance(root, Registry) else Registry(root)
+            if all(r.root.resolve() != registry.root.resolve() for r in self.registries):
+                self.registries.append(registry)
+
+    def get(self, schedule_id, version=None):
+        if version is None:
+            holders = [(r.versions(schedule_id)[-1], -i, r) for i, r in enumerate(self.registries)
+                       if r.versions(schedule_id)]
+            if not holders:
+                raise AYSError(f"no schedule {schedule_id!r} in {self._where()}")
+            version, _, registry = max(holders, key=lambda h: h[:2])
+            return registry.get(schedule_id, version)
+        for registry in self.registries:
+            if version in registry.versions(schedule_id):
+                return registry.get(schedule_id, version)
+        raise AYSError(f"no schedule {schedule_id}@v{version} in {self._where()}")
+
+    def find(self, sha256=None, shorthash=None, family=None):
+        # Checkpoint matches anywhere beat family matches anywhere.
+        if sha256 or shorthash:
+            for registry in self.registries:
+                found = registry.find(sha256=sha256, shorthash=shorthash)
+                if found:
+                    return found
+        if family:
+            for registry in self.registries:
+                found = registry.find(family=family)
+                if found:
+                    return found
+        return None
+
+    def schedules(self, latest_only=False):
+        seen, found = set(), []
+        for registry in self.registries:
+            for schedule in registry.schedules(latest_only=latest_only):
+                if (schedule.id, schedule.version) not in seen:
+                    seen.add((schedule.id, schedule.version))
+                    found.append(schedule)
+        return found
+
+    def publish(self, doc):
+        taken = [v for r in self.registries[1:] for v in r.versions(check_id(doc.get("id")))]
+        return self.registries[0].publish(doc, taken_versions=taken)
+
+    def _where(self):
+        return ", ".join(str(r.root) for r in self.registries)
