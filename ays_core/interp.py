@@ -26,9 +26,7 @@ def loglinear_interp(sigmas, num_points):
     sigmas = np.asarray(sigmas, dtype=np.float64)
     old = np.linspace(0.0, 1.0, len(sigmas))
     new = np.linspace(0.0, 1.0, num_points)
-    # np.interp needs increasing x, so run it on the reversed (ascending) list.
-    log_sigmas = np.interp(new, old, np.log(sigmas[::-1]))
-    return np.exp(log_sigmas)[::-1].copy()
+    return np.exp(np.interp(new, old, np.log(sigmas)))
 
 
 def rescale(sigmas, sigma_min, sigma_max):
