@@ -1,0 +1,62 @@
+"""torch.distributed helpers: the optimizer's samples are split over ranks in fixed chunks.
+
+Each chunk's random numbers depend only on (seed, stream, chunk index), and per-chunk results are
+all-reduced into per-chunk slots before being summed in chunk order, so K processes produce
+bit-identical sums to one process with the same total samples and seed.
+"""
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def init_from_env():
+    """Join the process group torchrun describes (gloo on CPU, nccl on GPUs); return the device."""
+    use_cuda = torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def rank_and_size():
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main():
+    return rank_and_size()[0] == 0
+
+
+def chunked_sum(n_chunks, chunk_fn, shape):
+    """Sum of chunk_fn(i) (float64 arrays of `shape`) over i < n_chunks, chunks shared out over ranks."""
+    rank, size = rank_and_size()
+    slots = torch.zeros((n_chunks,) + tuple(shape), dtype=torch.float64)
+    for i in range(rank, n_chunks, size):
+        slots[i] = torch.as_tensor(chunk_fn(i), dtype=torch.float64)
+    if size > 1:
+        on_gpu = dist.get_backend() == "nccl"
+        buffer = slots.cuda() if on_gpu else slots
+        dist.all_reduce(buffer)
+        slots = buffer.cpu()
+    return np.sum(slots.numpy(), axis=0)
+
+
+def broadcast_object(obj):
+    """Rank 0's obj on every rank (used so that all ranks resume from the same state)."""
+    rank, size = rank_and_size()
+    if size == 1:
+        return obj
+    box = [obj if rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier():
+    if rank_and_size()[1] > 1:
+        dist.barrier()

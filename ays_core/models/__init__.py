@@ -1,0 +1,71 @@
+"""Denoiser adapters. `load_denoiser(spec)` turns a model spec from the command line into a
+denoiser following the contract in docs/ARCHITECTURE.md.
+
+Specs are `SCHEME:NAME[?key=value&...]`, e.g. `toy:gaussian`, `toy:gaussian?c=1&d=16`,
+`toy:gmm8x8?std=0.05&sigma_max=40`. Each scheme has one loader in LOADERS.
+"""
+import math
+from urllib.parse import parse_qsl
+
+from ..errors import AYSError
+from ..interp import check_range
+
+
+def _number(options, key, default, kind=float):
+    """options[key] parsed as `kind` (finite, > 0), or `default` when absent."""
+    if key not in options:
+        return default
+    raw = options.pop(key)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise AYSError(f"model option {key}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise AYSError(f"model option {key} must be a finite number > 0, got {raw!r}")
+    return value
+
+
+def _load_toy(name, options, device):
+    from .toy import DEFAULT_SIGMA_MAX, DEFAULT_SIGMA_MIN, GaussianToy, GridMixtureToy
+
+    sigma_min = _number(options, "sigma_min", DEFAULT_SIGMA_MIN)
+    sigma_max = _number(options, "sigma_max", DEFAULT_SIGMA_MAX)
+    check_range(sigma_min, sigma_max)
+    if name == "gaussian":
+        d = _number(options, "d", 2, int)
+        if d > 65536:
+            raise AYSError(f"toy:gaussian takes d <= 65536, got {d}")
+        return GaussianToy(c=_number(options, "c", 0.5), d=d, sigma_min=sigma_min, sigma_max=sigma_max)
+    if name == "gmm8x8":
+        return GridMixtureToy(k=8, std=_number(options, "std", 0.03), sigma_min=sigma_min, sigma_max=sigma_max)
+    raise AYSError(f"unknown toy model {name!r}; known: toy:gaussian, toy:gmm8x8")
+
+
+LOADERS = {"toy": _load_toy}
+
+
+def parse_spec(spec):
+    """'toy:gaussian?c=1' -> ('toy', 'gaussian', {'c': '1'})."""
+    head, _, query = str(spec).partition("?")
+    scheme, sep, name = head.partition(":")
+    if not sep or not name:
+        raise AYSError(f"model spec {spec!r} is not SCHEME:NAME (known schemes: {', '.join(sorted(LOADERS))})")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise AYSError(f"model spec {spec!r}: options must look like ?key=value&key=value") from None
+    options = dict(pairs)
+    if len(options) != len(pairs):
+        raise AYSError(f"model spec {spec!r} repeats an option")
+    return scheme, name, options
+
+
+def load_denoiser(spec, device=None):
+    """The denoiser a model spec names, on `device` (CPU by default)."""
+    scheme, name, options = parse_spec(spec)
+    if scheme not in LOADERS:
+        raise AYSError(f"unknown model scheme {scheme!r} in {spec!r}; known: {', '.join(sorted(LOADERS))}")
+    model = LOADERS[scheme](name, options, device)
+    if options:
+        raise AYSError(f"model {scheme}:{name} has no option(s) {', '.join(sorted(options))}")
+    return model
