@@ -104,3 +104,9 @@ def test_console_script_and_module_entry_point():
         assert done.returncode == 2 and "Traceback" not in done.stderr and "steps" in done.stderr
         done = subprocess.run(exe + ["--help"], capture_output=True, text=True)
         assert done.returncode == 0 and "schedule" in done.stdout
+
+
+def test_plot_writes_png(capsys, tmp_path):
+    out = tmp_path / "s.png"
+    code, text, _ = run(capsys, "plot", "sd15", "karras", "--steps", "6", "--out", str(out))
+    assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
