@@ -1,0 +1,371 @@
+"""AYS for the Stable Diffusion WebUI (AUTOMATIC1111 1.9+/1.10 and older, Forge).
+
+A thin adapter: the WebUI asks for N-step sigmas; ays_core chooses the stored schedule for the
+loaded checkpoint (ays_core.selection) and resamples it (ays_core.interp). This file only knows
+the WebUI's interfaces:
+- 1.9+ and Forge: a scheduler "AYS" (name `ays`) in modules/sd_schedulers.py, called by
+  KDiffusionSampler.get_sigmas with keywords n, sigma_min, sigma_max, inner_model, device; the
+  WebUI itself cuts the img2img / hires tail and writes "Schedule type: AYS" in the infotext.
+- before 1.9: sampler entries "<Sampler> AYS" in modules/sd_samplers.py whose sampler objects
+  compute their sigmas here.
+- settings in a section "AYS", infotext "AYS schedule: <id>@v<N>" (pasting it pins that version
+  through the setting's infotext name), GET routes under /ays/v1/ for the API.
+Nothing here may break the WebUI: problems become one console line and a fallback.
+"""
+import os
+import sys
+
+EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if EXTENSION_ROOT not in sys.path:
+    # The WebUI puts the extension folder on sys.path only while it imports this file, so
+    # everything needed from ays_core is imported right here.
+    sys.path.insert(0, EXTENSION_ROOT)
+
+from ays_core.errors import AYSError  # noqa: E402
+from ays_core.selection import ModelInfo, Selector, builtin_schedule, normalize_pin, registry_roots  # noqa: E402
+from modules import script_callbacks, scripts, shared  # noqa: E402
+
+SCHEDULER_NAME = "ays"
+SCHEDULER_LABEL = "AYS"
+LEGACY_SUFFIX = " AYS"
+# Pre-1.9 samplers that get an "<name> AYS" twin (when the WebUI has them).
+LEGACY_BASE_SAMPLERS = ("Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M",
+                        "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 3M SDE", "Restart")
+
+OPT_REGISTRIES = "ays_registry_dirs"
+OPT_PIN = "ays_schedule"
+OPT_REMOTE = "ays_remote_url"
+OPT_A1111 = "ays_a1111_convention"
+INFOTEXT_SCHEDULE = "AYS schedule"
+INFOTEXT_HIRES_SCHEDULE = "Hires AYS schedule"
+INFOTEXT_A1111 = "AYS A1111 convention"
+
+# Forge's predictor.prediction_type -> the registry's model.prediction
+FORGE_PREDICTIONS = {"epsilon": "eps", "v_prediction": "v", "edm": "edm", "const": "flow"}
+
+
+def option(key, default):
+    return getattr(shared.opts, key, default)
+
+
+WARNED = set()
+
+
+def warn(message):
+    """Print each distinct problem once: a console line, never an exception."""
+    if message not in WARNED:
+        WARNED.add(message)
+        print(f"AYS: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- the loaded model
+
+def hex_or_none(value, length):
+    value = str(value or "").lower()
+    return value if len(value) == length and all(c in "0123456789abcdef" for c in value) else None
+
+
+def model_prediction(sd_model):
+    predictor = getattr(getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None)
+    if predictor is not None:
+        kind = getattr(predictor, "prediction_type", None)
+        return FORGE_PREDICTIONS.get(kind, kind)
+    return getattr(sd_model, "parameterization", None)  # A1111: 'eps' or 'v'
+
+
+def model_family(sd_model, prediction):
+    if getattr(sd_model, "is_sdxl", False):
+        return "sdxl"
+    if getattr(sd_model, "is_sd2", False):
+        return "sd2-v" if prediction == "v" else "sd2"
+    if getattr(sd_model, "is_sd3", False):
+        return "sd3"
+    is_sd1 = getattr(sd_model, "is_sd1", None)
+    if is_sd1 or (is_sd1 is None and getattr(sd_model, "is_sd2", None) is False):
+        return "sd15"  # A1111 before 1.5 had no is_sd1 flag: not SD2 then meant SD1
+    if getattr(sd_model, "forge_objects", None) is not None:
+        return type(sd_model).__name__.lower()  # Forge's Flux, Chroma, ...: named for the warning
+    return None
+
+
+def describe_model(sd_model):
+    prediction = model_prediction(sd_model)
+    info = getattr(sd_model, "sd_checkpoint_info", None)
+    return ModelInfo(family=model_family(sd_model, prediction), prediction=prediction,
+                     sha256=hex_or_none(getattr(info, "sha256", None), 64),
+                     shorthash=hex_or_none(getattr(info, "shorthash", None), 10),
+                     name=getattr(info, "name", None))
+
+
+def model_sigma_range(sd_model):
+    """(sigma_min, sigma_max) of the model's noise table, or None when it cannot be read."""
+    predictor = getattr(getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None)
+    table = getattr(predictor, "sigmas", None)
+    if table is None and getattr(sd_model, "alphas_cumprod", None) is not None:
+        alphas = sd_model.alphas_cumprod.double()
+        table = ((1 - alphas) / alphas).sqrt()
+    return None if table is None else (float(table.min()), float(table.max()))
+
+
+# ---------------------------------------------------------------- the adapter
+
+class Adapter:
+    """Chooses and resamples schedules for the WebUI; remembers the generation in progress so
+    the scheduler function (which only gets n and the range) can write the infotext."""
+
+    def __init__(self):
+        self.selector = Selector()
+        self.active_p = None
+
+    def roots(self):
+        return registry_roots(option(OPT_REGISTRIES, ""))
+
+    def convention(self):
+        return "a1111" if option(OPT_A1111, False) else "ays"
+
+    def choice(self):
+        roots = self.roots()
+        for root in self.selector.missing_roots(roots):
+            warn(f"registry folder {root} not found; skipping it")
+        choice = self.selector.choose(roots, describe_model(shared.sd_model), normalize_pin(option(OPT_PIN, "")))
+        if choice.warning:
+            warn(choice.warning)
+        return choice
+
+    def sigmas(self, n, sigma_min, sigma_max, p=None):
+        """The n-step sampling sigmas (numpy) and the Choice they came from."""
+        choice = self.choice()
+        convention = self.convention()
+        sigmas = choice.schedule.resample(n, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max)
+        self.note_in_infotext(p or self.active_p, choice.ref, convention)
+        return sigmas, choice
+
+    def note_in_infotext(self, p, ref, convention):
+        if p is None:
+            return
+        params = p.extra_generation_params
+        if getattr(p, "is_hr_pass", False) and params.get(INFOTEXT_SCHEDULE, ref) != ref:
+            params[INFOTEXT_HIRES_SCHEDULE] = ref
+        else:
+            params.setdefault(INFOTEXT_SCHEDULE, ref)
+        if convention == "a1111":
+            params[INFOTEXT_A1111] = True
+
+    def torch_sigmas(self, n, sigma_min, sigma_max, device, inner_model=None, p=None):
+        """What a WebUI scheduler returns: n + 1 float32 sigmas on `device`. Never raises: on any
+        problem the model's own default schedule (else the built-in SD1.5 one) is used and the
+        problem printed once."""
+        import torch
+
+        try:
+            sigmas, _ = self.sigmas(n, sigma_min, sigma_max, p=p)
+            return torch.tensor(sigmas, dtype=torch.float32).to(device)
+        except Exception as exc:  # a generation must never fail because of AYS
+            reason = str(exc) if isinstance(exc, AYSError) else f"{type(exc).__name__}: {exc}"
+            warn(f"{reason}; using the model's default schedule instead")
+            if inner_model is not None:
+                return inner_model.get_sigmas(n).to(device)
+            return torch.tensor(builtin_schedule(ModelInfo()).resample(max(int(n), 1)), dtype=torch.float32).to(device)
+
+
+ADAPTER = Adapter()
+
+
+def ays_scheduler(n, sigma_min, sigma_max, device="cpu", inner_model=None, **_other):
+    """sd_schedulers entry point (1.9+, Forge): keyword-only call from get_sigmas."""
+    return ADAPTER.torch_sigmas(n, sigma_min, sigma_max, device, inner_model=inner_model)
+
+
+# ---------------------------------------------------------------- registration (1.9+, Forge)
+
+def register_scheduler(sd_schedulers):
+    """Add "AYS" to the scheduler list and map (name and label); on "Reload UI" the entry from
+    the previous load is replaced in place, never duplicated. The built-in Align Your Steps is
+    left alone."""
+    entry = sd_schedulers.Scheduler(SCHEDULER_NAME, SCHEDULER_LABEL, ays_scheduler, need_inner_model=True)
+    names = [s.name for s in sd_schedulers.schedulers]
+    if SCHEDULER_NAME in names:
+        sd_schedulers.schedulers[names.index(SCHEDULER_NAME)] = entry
+    else:
+        sd_schedulers.schedulers.append(entry)
+    sd_schedulers.schedulers_map[SCHEDULER_NAME] = entry
+    sd_schedulers.schedulers_map[SCHEDULER_LABEL] = entry
+    from modules import sd_samplers
+
+    # The sampler/scheduler resolver is memoised; forget answers given before "AYS" existed.
+    cache_clear = getattr(getattr(sd_samplers, "get_sampler_and_scheduler", None), "cache_clear", None)
+    if cache_clear:
+        cache_clear()
+
+
+# ---------------------------------------------------------------- registration (before 1.9)
+
+def legacy_get_sigmas(sampler, original, p, steps):
+    """KDiffusionSampler.get_sigmas for an "<Sampler> AYS" entry, following the WebUI's own:
+    the script override wins, the penultimate sigma is discarded where the sampler asks for it,
+    and the user's sigma min/max settings replace the model range."""
+    if getattr(p, "sampler_noise_scheduler_override", None):
+        return original(p, steps)
+    opts = shared.opts
+    options = sampler.config.options if sampler.config is not None else {}
+    discard = options.get("discard_next_to_last_sigma", False) or getattr(opts, "always_discard_next_to_last_sigma", False)
+    table = sampler.model_wrap.sigmas
+    sigma_min = getattr(opts, "sigma_min", 0) or table[0].item()
+    sigma_max = getattr(opts, "sigma_max", 0) or table[-1].item()
+    sigmas = ADAPTER.torch_sigmas(steps + 1 if discard else steps, sigma_min, sigma_max, "cpu",
+                                  inner_model=sampler.model_wrap, p=p)
+    if discard:
+        import torch
+
+        sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
+    return sigmas
+
+
+def with_ays_sigmas(base_constructor):
+    def construct(model):
+        sampler = base_constructor(model)
+        original = getattr(sampler, "get_sigmas", None)
+        if original is None:
+            warn("this WebUI is too old for AYS samplers (no get_sigmas); update to 1.3 or newer")
+            return sampler
+        sampler.get_sigmas = lambda p, steps: legacy_get_sigmas(sampler, original, p, steps)
+        return sampler
+    return construct
+
+
+def register_legacy_samplers(sd_samplers):
+    """Pre-1.9 WebUIs: add "<Sampler> AYS" entries to all_samplers (replacing those of an
+    earlier load) and rebuild the sampler lists the UI reads."""
+    bases = [s for s in sd_samplers.all_samplers if s.name in LEGACY_BASE_SAMPLERS]
+    for base in bases:
+        entry = type(base)(base.name + LEGACY_SUFFIX, with_ays_sigmas(base.constructor),
+                           [alias + "_ays" for alias in base.aliases], dict(base.options))
+        names = [s.name for s in sd_samplers.all_samplers]
+        if entry.name in names:
+            sd_samplers.all_samplers[names.index(entry.name)] = entry
+        else:
+            sd_samplers.all_samplers.append(entry)
+    if hasattr(sd_samplers, "all_samplers_map"):
+        sd_samplers.all_samplers_map = {s.name: s for s in sd_samplers.all_samplers}
+    sd_samplers.set_samplers()
+
+
+def register():
+    try:
+        from modules import sd_schedulers
+    except ImportError:
+        from modules import sd_samplers
+
+        register_legacy_samplers(sd_samplers)
+    else:
+        register_scheduler(sd_schedulers)
+
+
+# ---------------------------------------------------------------- settings
+
+def option_info(default, label, component=None, component_args=None, infotext=None, **kwargs):
+    """shared.OptionInfo in the AYS section; `infotext` (1.7+) makes pasted infotext restore it."""
+    kwargs["section"] = ("ays", "AYS")
+    if infotext:
+        try:
+            return shared.OptionInfo(default, label, component, component_args, infotext=infotext, **kwargs)
+        except TypeError:  # before 1.7: no infotext-to-setting link
+            pass
+    return shared.OptionInfo(default, label, component, component_args, **kwargs)
+
+
+def pin_choices():
+    try:
+        refs = [s.ref for s in ADAPTER.selector.registries(ADAPTER.roots()).schedules()]
+    except AYSError:
+        refs = []
+    return {"choices": ["Automatic", *refs]}
+
+
+def add_settings():
+    import gradio as gr
+
+    shared.opts.add_option(OPT_REGISTRIES, option_info(
+        "", "Registry folders searched first (separate with ;). $AYS_REGISTRY and the shipped registry are always searched after them",
+        gr.Textbox))
+    shared.opts.add_option(OPT_PIN, option_info(
+        "Automatic", "Schedule: Automatic = the checkpoint's own, else its family's; or pin an id / id@vN",
+        gr.Dropdown, pin_choices, infotext=INFOTEXT_SCHEDULE, refresh=ADAPTER.selector.invalidate))
+    shared.opts.add_option(OPT_REMOTE, option_info("", "Remote registry URL (for ays pull/share)", gr.Textbox))
+    shared.opts.add_option(OPT_A1111, option_info(
+        False, "A1111 step convention: N points then 0, like the built-in Align Your Steps (off: N + 1 points, last set to 0)",
+        gr.Checkbox, infotext=INFOTEXT_A1111))
+
+
+# ---------------------------------------------------------------- API
+
+def schedule_summary(schedule):
+    model = schedule.model
+    summary = {"ref": schedule.ref, "id": schedule.id, "version": schedule.version,
+               "family": model["family"], "prediction": model["prediction"],
+               "sigma_min": model["sigma_min"], "sigma_max": model["sigma_max"],
+               "steps": len(schedule.sigmas) - 1, "description": schedule.doc.get("description")}
+    for key in ("sha256", "shorthash", "name"):
+        if key in model:
+            summary[key] = model[key]
+    return summary
+
+
+def api_schedules():
+    """GET /ays/v1/schedules: every schedule in the registry folders, in search order."""
+    roots = ADAPTER.roots()
+    return {"registries": roots, "schedules": [schedule_summary(s) for s in ADAPTER.selector.registries(roots).schedules()]}
+
+
+def api_schedule(steps: int = 20, denoise: float = None):
+    """GET /ays/v1/schedule?steps=N[&denoise=D]: the sigmas the loaded model gets for N steps
+    (over its own sigma range and the user's sigma min/max settings), and from which schedule."""
+    from fastapi import HTTPException
+
+    try:
+        sd_model = shared.sd_model
+        sigma_range = model_sigma_range(sd_model) or (None, None)
+        sigma_min = getattr(shared.opts, "sigma_min", 0) or sigma_range[0]
+        sigma_max = getattr(shared.opts, "sigma_max", 0) or sigma_range[1]
+        choice = ADAPTER.choice()
+        convention = ADAPTER.convention()
+        sigmas = choice.schedule.resample(steps, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max, denoise=denoise)
+    except AYSError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return {"schedule": choice.ref, "how": choice.how, "warning": choice.warning, "model": describe_model(sd_model).describe(),
+            "steps": steps, "denoise": denoise, "convention": convention, "sigmas": [float(s) for s in sigmas]}
+
+
+def add_api_routes(_demo, app):
+    app.add_api_route("/ays/v1/schedules", api_schedules, methods=["GET"])
+    app.add_api_route("/ays/v1/schedule", api_schedule, methods=["GET"])
+
+
+# ---------------------------------------------------------------- WebUI hooks
+
+class AYSScript(scripts.Script):
+    """Always on, no UI: tells the adapter which generation is running (for its infotext)."""
+
+    def title(self):
+        return "AYS"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        return []
+
+    def process(self, p, *args):
+        ADAPTER.active_p = p
+
+    def postprocess(self, p, processed, *args):
+        if ADAPTER.active_p is p:
+            ADAPTER.active_p = None
+
+
+try:
+    register()
+except Exception as exc:  # never break the WebUI's start-up
+    warn(f"could not add the AYS scheduler ({type(exc).__name__}: {exc})")
+script_callbacks.on_ui_settings(add_settings)
+script_callbacks.on_app_started(add_api_routes)
