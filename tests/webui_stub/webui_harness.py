@@ -24,7 +24,13 @@ def sd_alphas_cumprod():
     return torch.cumprod(1 - betas, dim=0).float()
 
 
+def use_stub_path():
+    if str(STUB_DIR) not in sys.path:
+        sys.path.insert(0, str(STUB_DIR))
+
+
 def checkpoint_info(sha256=None, name="model.safetensors"):
+    use_stub_path()
     from modules.sd_models import CheckpointInfo
 
     return CheckpointInfo(name, sha256)
@@ -70,8 +76,7 @@ def stop_webui():
 def start_webui(legacy=False, sd_model=None, settings=None):
     """A started stand-in WebUI; returns a namespace of its modules plus `ays` (the loaded
     extension module). `settings` are applied to opts before the extension runs."""
-    if str(STUB_DIR) not in sys.path:
-        sys.path.insert(0, str(STUB_DIR))
+    use_stub_path()
     if legacy:
         sys.modules["modules.sd_schedulers"] = None  # an import of it now fails, as before 1.9
     from modules import (infotext_utils, processing, script_callbacks, script_loading, scripts, sd_samplers,
