@@ -94,8 +94,9 @@ def fits(schedule, model):
 
 def mismatch_warning(schedule, model):
     made_for = schedule.model
-    return (f"no AYS schedule for {model.describe()} in the registry; using {schedule.ref} "
-            f"(made for {made_for['family']}, {made_for['prediction']}-prediction), "
+    problem = (f"no AYS schedule for {model.describe()} in the registry" if model.family
+               else f"cannot tell the family of the loaded model {model.name or ''}".rstrip())
+    return (f"{problem}; using {schedule.ref} (made for {made_for['family']}, {made_for['prediction']}-prediction), "
             f"rescaled to the model's sigma range")
 
 

@@ -73,7 +73,7 @@ def stop_webui():
         sys.path.remove(str(STUB_DIR))
 
 
-def start_webui(legacy=False, sd_model=None, settings=None):
+def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT):
     """A started stand-in WebUI; returns a namespace of its modules plus `ays` (the loaded
     extension module). `settings` are applied to opts before the extension runs."""
     use_stub_path()
@@ -88,7 +88,7 @@ def start_webui(legacy=False, sd_model=None, settings=None):
         shared.sd_model = sd_model or FakeSDModel()
     for key, value in (settings or {}).items():
         shared.opts.set(key, value)
-    scripts.load_scripts([str(EXTENSION_SCRIPT)])
+    scripts.load_scripts([str(extension_script)])
     script_callbacks.ui_settings_callback()
     if legacy:
         sd_schedulers = api_module = None
@@ -98,4 +98,4 @@ def start_webui(legacy=False, sd_model=None, settings=None):
     return types.SimpleNamespace(
         shared=shared, sd_samplers=sd_samplers, sd_schedulers=sd_schedulers, processing=processing,
         scripts=scripts, script_callbacks=script_callbacks, infotext_utils=infotext_utils, api=api_module,
-        ays=script_loading.loaded_scripts[str(EXTENSION_SCRIPT)])
+        ays=script_loading.loaded_scripts[str(extension_script)])
