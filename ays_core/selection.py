@@ -171,6 +171,10 @@ def folder_stamp(roots):
     return tuple(stamp)
 
 
+def readable_folder(path):
+    return os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK)
+
+
 class Selector:
     """Chooses schedules with the registries read once and cached.
 
@@ -201,8 +205,8 @@ class Selector:
             return Choice(fallback, "builtin", f"cannot read the AYS registry ({exc}); using the built-in {fallback.ref}")
 
     def missing_roots(self, roots):
-        """Configured folders that do not exist (or are not folders), for a warning."""
-        return [r for r in roots if not os.path.isdir(r)]
+        """Configured folders that are skipped because they are missing or unreadable."""
+        return [r for r in roots if not readable_folder(r)]
 
     def registries(self, roots):
         self._refresh(tuple(str(r) for r in roots))
@@ -220,5 +224,5 @@ class Selector:
         if roots == self._roots and stamp == self._stamp:
             return
         self._roots, self._stamp = roots, stamp
-        self._registries = RegistrySet(roots)
+        self._registries = RegistrySet([r for r in roots if readable_folder(r)])
         self._choices = {}

@@ -14,6 +14,7 @@ Nothing here may break the WebUI: problems become one console line and a fallbac
 """
 import os
 import sys
+from typing import Optional
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if EXTENSION_ROOT not in sys.path:
@@ -65,8 +66,14 @@ def hex_or_none(value, length):
     return value if len(value) == length and all(c in "0123456789abcdef" for c in value) else None
 
 
+def forge_predictor(sd_model):
+    """Forge's sd_model.forge_objects.unet.model.predictor (None in A1111)."""
+    unet = getattr(getattr(sd_model, "forge_objects", None), "unet", None)
+    return getattr(getattr(unet, "model", None), "predictor", None)
+
+
 def model_prediction(sd_model):
-    predictor = getattr(getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None)
+    predictor = forge_predictor(sd_model)
     if predictor is not None:
         kind = getattr(predictor, "prediction_type", None)
         return FORGE_PREDICTIONS.get(kind, kind)
@@ -99,8 +106,7 @@ def describe_model(sd_model):
 
 def model_sigma_range(sd_model):
     """(sigma_min, sigma_max) of the model's noise table, or None when it cannot be read."""
-    predictor = getattr(getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None)
-    table = getattr(predictor, "sigmas", None)
+    table = getattr(forge_predictor(sd_model), "sigmas", None)
     if table is None and getattr(sd_model, "alphas_cumprod", None) is not None:
         alphas = sd_model.alphas_cumprod.double()
         table = ((1 - alphas) / alphas).sqrt()
@@ -126,19 +132,19 @@ class Adapter:
     def choice(self):
         roots = self.roots()
         for root in self.selector.missing_roots(roots):
-            warn(f"registry folder {root} not found; skipping it")
+            warn(f"registry folder {root} is missing or unreadable; skipping it")
         choice = self.selector.choose(roots, describe_model(shared.sd_model), normalize_pin(option(OPT_PIN, "")))
         if choice.warning:
             warn(choice.warning)
         return choice
 
-    def sigmas(self, n, sigma_min, sigma_max, p=None):
-        """The n-step sampling sigmas (numpy) and the Choice they came from."""
+    def sigmas(self, n, sigma_min, sigma_max, denoise=None):
+        """(choice, convention, numpy sigmas) for an n-step request over [sigma_min, sigma_max]."""
         choice = self.choice()
         convention = self.convention()
-        sigmas = choice.schedule.resample(n, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max)
-        self.note_in_infotext(p or self.active_p, choice.ref, convention)
-        return sigmas, choice
+        sigmas = choice.schedule.resample(n, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max,
+                                          denoise=denoise)
+        return choice, convention, sigmas
 
     def note_in_infotext(self, p, ref, convention):
         if p is None:
@@ -158,7 +164,8 @@ class Adapter:
         import torch
 
         try:
-            sigmas, _ = self.sigmas(n, sigma_min, sigma_max, p=p)
+            choice, convention, sigmas = self.sigmas(n, sigma_min, sigma_max)
+            self.note_in_infotext(p or self.active_p, choice.ref, convention)
             return torch.tensor(sigmas, dtype=torch.float32).to(device)
         except Exception as exc:  # a generation must never fail because of AYS
             reason = str(exc) if isinstance(exc, AYSError) else f"{type(exc).__name__}: {exc}"
@@ -209,10 +216,10 @@ def legacy_get_sigmas(sampler, original, p, steps):
     opts = shared.opts
     options = sampler.config.options if sampler.config is not None else {}
     discard = options.get("discard_next_to_last_sigma", False) or getattr(opts, "always_discard_next_to_last_sigma", False)
-    table = sampler.model_wrap.sigmas
+    table = sampler.model_wrap.sigmas  # ascending; these WebUIs kept sigmas on the model's device
     sigma_min = getattr(opts, "sigma_min", 0) or table[0].item()
     sigma_max = getattr(opts, "sigma_max", 0) or table[-1].item()
-    sigmas = ADAPTER.torch_sigmas(steps + 1 if discard else steps, sigma_min, sigma_max, "cpu",
+    sigmas = ADAPTER.torch_sigmas(steps + 1 if discard else steps, sigma_min, sigma_max, table.device,
                                   inner_model=sampler.model_wrap, p=p)
     if discard:
         import torch
@@ -317,7 +324,7 @@ def api_schedules():
     return {"registries": roots, "schedules": [schedule_summary(s) for s in ADAPTER.selector.registries(roots).schedules()]}
 
 
-def api_schedule(steps: int = 20, denoise: float = None):
+def api_schedule(steps: int = 20, denoise: Optional[float] = None):
     """GET /ays/v1/schedule?steps=N[&denoise=D]: the sigmas the loaded model gets for N steps
     (over its own sigma range and the user's sigma min/max settings), and from which schedule."""
     from fastapi import HTTPException
@@ -327,9 +334,7 @@ def api_schedule(steps: int = 20, denoise: float = None):
         sigma_range = model_sigma_range(sd_model) or (None, None)
         sigma_min = getattr(shared.opts, "sigma_min", 0) or sigma_range[0]
         sigma_max = getattr(shared.opts, "sigma_max", 0) or sigma_range[1]
-        choice = ADAPTER.choice()
-        convention = ADAPTER.convention()
-        sigmas = choice.schedule.resample(steps, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max, denoise=denoise)
+        choice, convention, sigmas = ADAPTER.sigmas(steps, sigma_min, sigma_max, denoise=denoise)
     except AYSError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return {"schedule": choice.ref, "how": choice.how, "warning": choice.warning, "model": describe_model(sd_model).describe(),

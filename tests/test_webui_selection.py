@@ -141,5 +141,9 @@ def test_selector_without_any_registry_uses_the_builtin_schedules(tmp_path):
 def test_unreadable_registry_folder_does_not_raise(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
-    choice = Selector().choose([str(not_a_folder), SHIPPED], ModelInfo("sd15", "eps"))
-    assert choice.ref == "sd15@v1"
+    publish(tmp_path / "user", "sd15")
+    selector = Selector()
+    roots = [str(not_a_folder), str(tmp_path / "user"), SHIPPED]
+    choice = selector.choose(roots, ModelInfo("sd15", "eps"))
+    assert (choice.ref, choice.how) == ("sd15@v2", "family")
+    assert selector.missing_roots(roots) == [str(not_a_folder)]
