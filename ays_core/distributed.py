@@ -60,3 +60,14 @@ def broadcast_object(obj):
 def barrier():
     if rank_and_size()[1] > 1:
         dist.barrier()
+
+
+def all_sum(value):
+    """An integer summed over ranks (evaluation counts)."""
+    if rank_and_size()[1] == 1:
+        return value
+    box = torch.tensor([value], dtype=torch.int64)
+    if dist.get_backend() == "nccl":
+        box = box.cuda()
+    dist.all_reduce(box)
+    return int(box.item())

@@ -75,6 +75,11 @@ class _ChunkedEstimator:
         return torch.cat(outs).reshape(len(x), -1)
 
 
+def gaussian_shape(t, u, c=PROPOSAL_C):
+    """E||D_t - D_u||^2 of Gaussian data N(0, c^2), up to a factor: 1/(t^2+c^2) - 1/(u^2+c^2)."""
+    return 1.0 / (t ** 2 + c ** 2) - 1.0 / (u ** 2 + c ** 2)
+
+
 def _proposal(schedules, c=PROPOSAL_C, cells=PROPOSAL_CELLS):
     """Piecewise-constant (in log t) proposal over each ascending schedule row.
 
@@ -87,7 +92,7 @@ def _proposal(schedules, c=PROPOSAL_C, cells=PROPOSAL_CELLS):
     left, width = edges[..., :-1], np.diff(edges, axis=-1)
     t_mid = np.exp(left + width / 2)
     upper = np.broadcast_to(schedules[:, 1:, None], t_mid.shape)
-    density = t_mid ** -2 * (1 / (t_mid ** 2 + c ** 2) - 1 / (upper ** 2 + c ** 2))
+    density = t_mid ** -2 * gaussian_shape(t_mid, upper, c)
     mass = density * width
     m = len(schedules)
     mass = mass.reshape(m, -1)
@@ -148,6 +153,7 @@ class PathKLUB(_ChunkedEstimator):
         super().__init__(denoiser, x0_source, samples, seed, chunk_size, device, max_batch)
         self.grid = np.geomspace(sigma_min, sigma_max, int(grid_size))
         self.table = self._build_table() if table is None else np.asarray(table, dtype=np.float64)
+        self._ratio = self._shape_ratio()
 
     def _build_table(self):
         g = len(self.grid)
@@ -170,8 +176,19 @@ class PathKLUB(_ChunkedEstimator):
         np.fill_diagonal(table, 0.0)
         return table
 
+    def _shape_ratio(self):
+        """table / h on the grid; the 0/0 diagonal takes its neighbour's value."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.table / gaussian_shape(self.grid[:, None], self.grid[None, :])
+        idx = np.arange(len(self.grid))
+        ratio[idx, idx] = ratio[np.maximum(idx - 1, 0), np.maximum(idx, 1)]
+        return ratio
+
     def pair_mean(self, t, u):
-        """Interpolated E||D_t - D_u||^2 for t <= u, linear on triangles of (log u, log u - log t)."""
+        """Interpolated E||D_t - D_u||^2 for t <= u.
+
+        What is interpolated is the ratio to the Gaussian-data shape h(t, u) of the proposal (exact
+        for Gaussian data, smooth otherwise), linearly on triangles of (log u, log u - log t)."""
         log_g = np.log(self.grid)
         h = log_g[1] - log_g[0]
         last = len(self.grid) - 2
@@ -181,12 +198,12 @@ class PathKLUB(_ChunkedEstimator):
         m = np.clip(np.floor(pd), 0, last).astype(int)
         p, q = np.clip(pu - k, 0, 1), np.clip(pd - m, 0, 1)
 
-        def at(ku, md):  # table entry for upper index ku and gap md (clamped to the valid triangle)
-            return self.table[np.maximum(ku - md, 0), ku]
+        def at(ku, md):  # ratio for upper index ku and gap md (clamped to the valid triangle)
+            return self._ratio[np.maximum(ku - md, 0), ku]
 
         lower = (1 - p) * at(k, m) + (p - q) * at(k + 1, m) + q * at(k + 1, m + 1)
         upper = (1 - q) * at(k, m) + (q - p) * at(k, m + 1) + p * at(k + 1, m + 1)
-        return np.where(q <= p, lower, upper)
+        return np.where(q <= p, lower, upper) * gaussian_shape(t, u)
 
     def __call__(self, schedules):
         schedules = np.atleast_2d(np.asarray(schedules, dtype=np.float64))

@@ -63,7 +63,8 @@ class GridMixtureToy:
         xd = x.double()
         means = self.means.to(xd.device)
         var = self.std ** 2 + _per_sample(sigma, x).double() ** 2          # [B, 1]
-        sq_dist = torch.cdist(xd, means) ** 2                                # [B, K]
+        # ||x - mu||^2 expanded (in float64, so no precision is lost at small sigma).
+        sq_dist = (xd ** 2).sum(1, keepdim=True) - 2 * xd @ means.T + (means ** 2).sum(1)  # [B, K]
         resp = torch.softmax(-sq_dist / (2 * var), dim=1)
         # Posterior mean of each component, mixed by responsibility.
         mean_mu = resp @ means

@@ -1,0 +1,399 @@
+"""Schedule search (notes section 3): coordinate search on the KLUB, early stopping on samples,
+coarse-to-fine subdivision, resumable state.
+
+One search serves both modes; they differ only in the KLUB estimator behind it:
+- "paper": every window evaluation is a fresh importance-sampled Monte Carlo estimate
+  (`klub.ImportanceKLUB`), two denoiser calls per sample and candidate, as in the paper.
+- "fast": the denoiser runs once along whole noising paths on a log-sigma grid
+  (`klub.PathKLUB`); every later KLUB value, for any candidate, iteration and subdivision stage,
+  is a quadrature over that table and costs no denoiser call.
+
+Stage 0 optimizes `steps` steps from the EDM (rho = 7) start, or time-uniform for discrete
+models, and keeps the iterate whose samples (with the solver the schedule is for) land closest to
+a many-step reference run from the same noise. Stages 1..refine insert log-midpoints and optimize
+only the new points, to convergence. Everything is deterministic given the seed, so a run resumed
+from its state file ends exactly where an uninterrupted run ends.
+"""
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import distributed
+from .errors import AYSError
+from .interp import check_range, resample
+from .klub import ImportanceKLUB, PathKLUB
+
+MODES = ("paper", "fast")
+CANDIDATES = 11            # per point and pass, the current value in the middle (paper, appendix B)
+START_WIDTH = 0.5          # candidates reach this fraction of the log-gap to each neighbour
+MIN_WIDTH = 1 / 64         # a pass that moves nothing halves the width; below this, converged
+STATE_FORMAT = "ays-optimize-state-v1"
+MAX_STATE_BYTES = 64 << 20
+MAX_POINTS = 1001          # a stored schedule holds at most this many sigmas
+
+
+@dataclass
+class OptimizeResult:
+    """`sigmas`: the stored schedule, sigma_max ... sigma_min, steps * 2**refine + 1 values."""
+
+    sigmas: np.ndarray
+    steps: int
+    klub: float
+    best_iteration: int
+    history: list
+    evaluations: dict
+    settings: dict
+
+
+# ---------------------------------------------------------------- the search, one pass at a time
+
+def candidate_log_sigmas(log_s, index, width):
+    """CANDIDATES log-sigmas around point `index` of an ascending log schedule, spread over
+    `width` of the log-gap to each neighbour; the middle one is the current value."""
+    half = CANDIDATES // 2
+    offsets = np.arange(-half, half + 1) / half * width
+    gap = np.where(offsets < 0, log_s[index] - log_s[index - 1], log_s[index + 1] - log_s[index])
+    return log_s[index] + offsets * gap
+
+
+def coordinate_pass(sigmas, movable, width, estimator):
+    """One pass over the movable points of an ascending schedule: each point takes the candidate
+    with the lowest KLUB of its window (neighbour, candidate, neighbour). Points of one index
+    parity are never adjacent, so each parity is one batched estimate. Returns (sigmas, moved)."""
+    log_s = np.log(sigmas)
+    moved = False
+    for parity in (1, 0):
+        points = [i for i in movable if i % 2 == parity]
+        if not points:
+            continue
+        candidates = np.stack([candidate_log_sigmas(log_s, i, width) for i in points])
+        windows = np.stack([np.stack([np.full(CANDIDATES, log_s[i - 1]), row, np.full(CANDIDATES, log_s[i + 1])], 1)
+                            for i, row in zip(points, candidates)])
+        values, _ = estimator(np.exp(windows.reshape(-1, 3)))
+        values = values.reshape(len(points), CANDIDATES)
+        for i, row, cand in zip(points, values, candidates):
+            best = int(np.argmin(row))
+            if row[best] < row[CANDIDATES // 2]:  # the current value wins ties: the estimate never rises
+                log_s[i] = cand[best]
+                moved = True
+    return np.exp(log_s), moved
+
+
+def subdivide(sigmas):
+    """Insert the log-midpoint of every interval; returns (sigmas, indices of the new points)."""
+    log_s = np.log(sigmas)
+    finer = np.empty(2 * len(log_s) - 1)
+    finer[0::2] = log_s
+    finer[1::2] = (log_s[:-1] + log_s[1:]) / 2
+    return np.exp(finer), list(range(1, len(finer), 2))
+
+
+def initial_schedule(denoiser, steps, sigma_min, sigma_max):
+    """Ascending start: EDM rho = 7 for continuous models, time-uniform for discrete ones."""
+    from .baselines import karras, time_uniform
+
+    table = getattr(denoiser, "sigma_table", None)
+    if table is None:
+        start = karras(steps + 1, sigma_min, sigma_max)
+    else:
+        start = time_uniform(steps + 1, sigma_min, sigma_max, sigma_table=np.asarray(torch.as_tensor(table).cpu(), dtype=np.float64))
+    start = np.asarray(start[:-1][::-1], dtype=np.float64)
+    start[0], start[-1] = sigma_min, sigma_max  # exact ends (k-diffusion computes in float32)
+    return start
+
+
+# ---------------------------------------------------------------- validation on actual samples
+
+class ReferenceValidation:
+    """Mean RMS distance of `steps`-step samples of `solver` to a many-step run of the same solver
+    from the same noise (and Brownian path): works for any model, no density needed. Lower is
+    better. Computed on rank 0 and shared, so every rank takes the same early-stopping decision."""
+
+    def __init__(self, denoiser, solver, steps, samples, seed, sigma_min, sigma_max, reference_steps, shape, device):
+        from .bench import initial_noise, run_sampler, schedule_sigmas
+
+        self.denoiser, self.solver, self.steps, self.seed = denoiser, solver, steps, seed
+        self.range = (sigma_min, sigma_max)
+        self.evaluations = 0
+        if distributed.is_main():
+            self.x_start = initial_noise(shape, samples, sigma_max, seed).to(device)
+            reference_sigmas = schedule_sigmas("karras", reference_steps, sigma_min, sigma_max)
+            self.reference, calls = run_sampler(denoiser, solver, reference_sigmas, self.x_start, seed, self.range)
+            self.evaluations += calls * samples
+        self._run_sampler = run_sampler
+
+    def __call__(self, ascending):
+        figure = None
+        if distributed.is_main():
+            from .bench import reference_distance
+
+            sampling = resample(np.asarray(ascending)[::-1], self.steps)
+            samples, calls = self._run_sampler(self.denoiser, self.solver, sampling, self.x_start, self.seed, self.range)
+            self.evaluations += calls * len(self.x_start)
+            figure = reference_distance(samples.cpu(), self.reference.cpu())
+        return distributed.broadcast_object(figure)
+
+
+# ---------------------------------------------------------------- resumable state
+
+def save_state(path, state):
+    from .registry import atomic_write
+
+    if distributed.is_main():
+        atomic_write(path, json.dumps(state).encode("utf-8"))
+
+
+def load_state(path, config):
+    """The saved state for `config`, or AYSError saying what is wrong with the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_STATE_BYTES + 1)
+        if len(data) > MAX_STATE_BYTES:
+            raise ValueError("file too large")
+        state = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        _check_state(state, config)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise AYSError(f"corrupt resume state {path}: {exc}") from None
+    if state["config"] != config:
+        changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
+        raise AYSError(f"resume state {path} belongs to a run with other settings ({', '.join(changed)}); "
+                       "rerun without --resume to start over")
+    return state
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _check_state(state, config):
+    """Structural checks; raise ValueError/TypeError/KeyError naming the first problem."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError("not an AYS optimizer state file")
+    if not isinstance(state["config"], dict):
+        raise ValueError("config is not an object")
+    stage, refine = state["stage"], config["refine"]
+    if not isinstance(stage, int) or not 0 <= stage <= refine + 1:
+        raise ValueError(f"stage {stage!r} out of range")
+    sigmas = np.asarray(state["sigmas"], dtype=np.float64)
+    expected = config["steps"] * 2 ** min(stage, refine) + 1
+    if sigmas.shape != (expected,) or not np.all(np.isfinite(sigmas)) or np.any(np.diff(sigmas) <= 0) or sigmas[0] <= 0:
+        raise ValueError(f"sigmas must be {expected} ascending positive numbers")
+    if not (isinstance(state["width"], float) and 0 < state["width"] <= START_WIDTH):
+        raise ValueError("width out of range")
+    for key in ("iteration", "since_best"):
+        if not isinstance(state[key], int) or state[key] < 0:
+            raise ValueError(f"{key} must be a whole number >= 0")
+    if state["best"] is not None:
+        best = np.asarray(state["best"]["sigmas"], dtype=np.float64)
+        if best.shape != (config["steps"] + 1,) or not np.all(np.isfinite(best)):
+            raise ValueError("best iterate has the wrong shape")
+        float(state["best"]["validation"])
+    if not isinstance(state["history"], list) or not isinstance(state["evaluations"], dict):
+        raise ValueError("history/evaluations malformed")
+    if state["table"] is not None:
+        table = np.asarray(state["table"], dtype=np.float64)
+        if table.shape != (config["grid_size"],) * 2 or not np.all(np.isfinite(table)):
+            raise ValueError("path table has the wrong shape")
+
+
+# ---------------------------------------------------------------- the public entry point
+
+def check_options(denoiser, steps, mode, solver, samples, refine, sigma_min, sigma_max, patience, max_iterations):
+    """Raise AYSError for settings a user got wrong; return the (sigma_min, sigma_max) to use."""
+    from .bench import get_sampler
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise AYSError(f"steps must be a whole number >= 2, got {steps!r}")
+    if mode not in MODES:
+        raise AYSError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    get_sampler(solver)
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise AYSError(f"samples must be a whole number >= 2, got {samples!r}")
+    if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
+        raise AYSError(f"refine must be a whole number >= 0, got {refine!r}")
+    if steps * 2 ** refine + 1 > MAX_POINTS:
+        raise AYSError(f"{steps} steps refined {refine} times makes more than {MAX_POINTS - 1} steps")
+    for name, value in (("patience", patience), ("max_iterations", max_iterations)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise AYSError(f"{name} must be a whole number >= 1, got {value!r}")
+    lo = float(denoiser.sigma_min if sigma_min is None else sigma_min)
+    hi = float(denoiser.sigma_max if sigma_max is None else sigma_max)
+    check_range(lo, hi)
+    return lo, hi
+
+
+def data_source(denoiser, x0):
+    """x0 draws: the given tensor / sampler, else the model's own exact `sample_data`."""
+    if x0 is not None:
+        return x0
+    if hasattr(denoiser, "sample_data"):
+        return denoiser.sample_data
+    raise AYSError("this model has no data of its own: pass x0 (a tensor of data or a sampler f(n, generator))")
+
+
+def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", samples=4096, seed=0,
+             early_stop=True, patience=5, refine=2, max_iterations=300, sigma_min=None, sigma_max=None,
+             validation_samples=256, reference_steps=100, state_path=None, resume=False, progress=True,
+             device=None, chunk_size=256, max_batch=16384, grid_size=96):
+    """Optimize a schedule for `denoiser` (contract in docs/ARCHITECTURE.md) and return an
+    OptimizeResult whose `sigmas` (descending, steps * 2**refine + 1 values) go into a schedule file.
+
+    x0: data as a tensor [N, ...] (rows drawn with replacement) or a sampler f(n, generator);
+    default: the model's `sample_data`. mode: "fast" (path table) or "paper" (Monte Carlo per
+    candidate). early_stop: keep the stage-0 iterate whose `solver` samples best match a
+    `reference_steps`-step reference (patience: iterations without improvement before stopping).
+    state_path: written atomically after every iteration; resume=True continues from it.
+    Runs under torch.distributed when a process group is initialised (see ays_core.distributed)."""
+    lo, hi = check_options(denoiser, steps, mode, solver, samples, refine, sigma_min, sigma_max, patience,
+                           max_iterations)
+    device = torch.device(device) if device is not None else _default_device()
+    source = data_source(denoiser, x0)
+    config = {"steps": int(steps), "mode": mode, "solver": solver, "samples": int(samples), "seed": int(seed),
+              "early_stop": bool(early_stop), "patience": int(patience), "refine": int(refine),
+              "max_iterations": int(max_iterations), "sigma_min": lo, "sigma_max": hi,
+              "validation_samples": int(validation_samples), "reference_steps": int(reference_steps),
+              "chunk_size": int(chunk_size), "grid_size": int(grid_size),
+              "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
+    state = None
+    if resume and state_path is not None:
+        exists = distributed.broadcast_object(Path(state_path).is_file() if distributed.is_main() else None)
+        if exists:
+            state = distributed.broadcast_object(load_state(state_path, config) if distributed.is_main() else None)
+    common = (denoiser, source, samples, seed, chunk_size, device, max_batch)
+    if mode == "paper":
+        estimator = ImportanceKLUB(*common)
+    else:
+        table = None if state is None else state["table"]
+        estimator = PathKLUB(*common, lo, hi, grid_size=grid_size, table=table)
+    validation = None
+    if early_stop:
+        shape = tuple(getattr(denoiser, "data_shape", None) or torch.as_tensor(_draw_one(source)).shape)
+        validation = ReferenceValidation(denoiser, solver, steps, validation_samples, seed, lo, hi,
+                                         reference_steps, shape, device)
+    run = _Run(config, estimator, validation, state_path, progress)
+    if state is None:
+        run.start(initial_schedule(denoiser, steps, lo, hi), None if mode == "paper" else estimator.table)
+    else:
+        run.state = state
+    return run.finish()
+
+
+def _default_device():
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _draw_one(source):
+    from .klub import x0_sampler
+
+    return x0_sampler(source)(1, torch.Generator().manual_seed(0))[0]
+
+
+class _Run:
+    """The state machine behind `optimize`: one call of `_step` is one iteration or stage change."""
+
+    def __init__(self, config, estimator, validation, state_path, progress):
+        self.config, self.estimator, self.validation = config, estimator, validation
+        self.state_path, self.progress = state_path, progress and distributed.is_main()
+        self.state = None
+
+    def start(self, sigmas, table):
+        self.state = {"format": STATE_FORMAT, "config": self.config, "stage": 0, "iteration": 0,
+                      "sigmas": sigmas.tolist(), "width": START_WIDTH, "best": None, "since_best": 0,
+                      "history": [], "evaluations": {"klub": 0, "validation": 0},
+                      "table": None if table is None else table.tolist()}
+        self._record(sigmas)
+        self._save()
+
+    def finish(self):
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"optimize ({self.config['mode']})", unit="it", disable=not self.progress)
+        self._show(bar)
+        while self.state["stage"] <= self.config["refine"]:
+            self._step()
+            self._save()
+            bar.update()
+            self._show(bar)
+        bar.close()
+        s = self.state
+        best_iteration = s["best"]["iteration"] if s["best"] else s["history"][0]["iteration"]
+        final = np.asarray(s["sigmas"])
+        if self.state_path is not None and distributed.is_main():
+            Path(self.state_path).unlink(missing_ok=True)
+        return OptimizeResult(sigmas=final[::-1].copy(), steps=self.config["steps"], klub=s["history"][-1]["klub"],
+                              best_iteration=best_iteration, history=s["history"], evaluations=dict(s["evaluations"]),
+                              settings=dict(self.config))
+
+    def _step(self):
+        s, config = self.state, self.config
+        sigmas = np.asarray(s["sigmas"])
+        stage_done = (s["width"] < MIN_WIDTH or s["iteration"] >= config["max_iterations"]
+                      or (s["stage"] == 0 and self.validation is not None and s["since_best"] >= config["patience"]))
+        if stage_done:
+            if s["stage"] == 0 and s["best"] is not None:
+                sigmas = np.asarray(s["best"]["sigmas"])
+            s["stage"] += 1
+            if s["stage"] <= config["refine"]:
+                sigmas, _ = subdivide(sigmas)
+                s["width"], s["iteration"] = START_WIDTH, 0
+                s["sigmas"] = sigmas.tolist()
+                self._record(sigmas)
+            else:
+                s["sigmas"] = sigmas.tolist()
+            return
+        movable = list(range(1, len(sigmas) - 1)) if s["stage"] == 0 else list(range(1, len(sigmas) - 1, 2))
+        sigmas, moved = coordinate_pass(sigmas, movable, s["width"], self.estimator)
+        previous = s["history"][-1]["klub"]
+        s["iteration"] += 1
+        s["sigmas"] = sigmas.tolist()
+        self._record(sigmas)
+        # Narrow the search once a pass stops paying: nothing moved, or (paper mode, where each
+        # window has its own Monte Carlo noise) the moves did not lower the whole schedule's KLUB.
+        if not moved or s["history"][-1]["klub"] >= previous:
+            s["width"] /= 2
+
+    def _record(self, sigmas):
+        """Log KLUB (and in stage 0 the validation figure) of the current iterate; track the best."""
+        s = self.state
+        klub, se = self.estimator(sigmas[None])
+        entry = {"stage": s["stage"], "steps": len(sigmas) - 1, "iteration": s["iteration"], "width": s["width"],
+                 "klub": float(klub[0]), "klub_se": None if math.isnan(se[0]) else float(se[0]), "validation": None,
+                 "sigmas": sigmas[::-1].tolist()}
+        if s["stage"] == 0 and self.validation is not None:
+            entry["validation"] = figure = float(self.validation(sigmas))
+            if s["best"] is None or figure < s["best"]["validation"]:
+                s["best"] = {"sigmas": sigmas.tolist(), "validation": figure, "iteration": s["iteration"]}
+                s["since_best"] = 0
+            else:
+                s["since_best"] += 1
+        self._count()
+        entry["evaluations"] = dict(s["evaluations"])
+        s["history"].append(entry)
+
+    def _count(self):
+        """Fold the estimators' new denoiser evaluations into the saved counters."""
+        counts = self.state["evaluations"]
+        counts["klub"] += distributed.all_sum(self.estimator.evaluations)
+        self.estimator.evaluations = 0
+        if self.validation is not None:
+            counts["validation"] += self.validation.evaluations
+            self.validation.evaluations = 0
+
+    def _save(self):
+        if self.state_path is not None:
+            save_state(self.state_path, self.state)
+
+    def _show(self, bar):
+        last = self.state["history"][-1]
+        postfix = {"stage": f"{last['steps']} steps", "klub": f"{last['klub']:.4g}"}
+        if last["validation"] is not None:
+            postfix["val"] = f"{last['validation']:.4g}"
+        bar.set_postfix(postfix, refresh=False)
