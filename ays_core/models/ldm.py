@@ -1,0 +1,168 @@
+"""Latent diffusion checkpoints (SD 1.x, 2.x, XL) behind the denoiser contract, as the WebUI runs them.
+
+The model is anything with the CompVis LatentDiffusion interface the WebUI's samplers use:
+`alphas_cumprod` (one per training timestep), `parameterization` ("eps" or "v"),
+`apply_model(x, t, cond)` and `get_learned_conditioning(prompts)`. The WebUI's loaded
+`shared.sd_model` has it; `diffusers_adapter.DiffusersLatentModel` gives a diffusers pipeline the
+same shape. We wrap it with k-diffusion's own external wrappers (CompVisDenoiser for eps,
+CompVisVDenoiser for v), so sigmas, timesteps and scalings are exactly the ones the WebUI samples
+with, and add classifier-free guidance.
+
+Conditioning: the denoiser holds a bank of encoded prompts; each sample carries the index of its
+prompt (`cond_index`, passed by the KLUB estimator alongside x0). Without an index, row i of a
+batch uses prompt i mod P, so a plain D(x, sigma) call still gives every row a fixed prompt.
+"""
+import math
+
+import torch
+
+from ..errors import AYSError
+
+DEFAULT_CFG_SCALE = 7.0  # the WebUI's default CFG scale
+PREDICTIONS = ("eps", "v")
+
+
+def _kdiffusion_external():
+    import warnings
+
+    with warnings.catch_warnings():  # k-diffusion's CLIP dependency warns about pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        from k_diffusion import external
+    return external
+
+
+def model_dtype(model):
+    """The floating dtype the model's weights are in (float32 when it cannot tell)."""
+    dtype = getattr(model, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for parameter in parameters():
+            return parameter.dtype
+    return torch.float32
+
+
+def select_rows(cond, index):
+    """Rows `index` of a conditioning: a tensor, or a dict / list of them (SDXL's crossattn + vector)."""
+    if isinstance(cond, torch.Tensor):
+        return cond[index.to(cond.device)]
+    if isinstance(cond, dict):
+        return {key: select_rows(value, index) for key, value in cond.items()}
+    if isinstance(cond, (list, tuple)):
+        return type(cond)(select_rows(value, index) for value in cond)
+    raise AYSError(f"unsupported conditioning type {type(cond).__name__} from get_learned_conditioning")
+
+
+def concat_rows(first, second):
+    """Two conditionings stacked along the batch, keeping their structure."""
+    if isinstance(first, torch.Tensor):
+        return torch.cat([first, second.to(first.device)])
+    if isinstance(first, dict):
+        return {key: concat_rows(first[key], second[key]) for key in first}
+    return type(first)(concat_rows(a, b) for a, b in zip(first, second))
+
+
+def count_rows(cond):
+    if isinstance(cond, torch.Tensor):
+        return len(cond)
+    if isinstance(cond, dict):
+        return count_rows(next(iter(cond.values())))
+    return count_rows(cond[0])
+
+
+def guess_family(cond, prediction):
+    """Registry family of a latent model from its text conditioning: SDXL has a pooled `vector`,
+    SD2 a 1024-wide context, SD1 a 768-wide one; v-prediction adds '-v' (selection.py's names)."""
+    if isinstance(cond, dict) and any(key in cond for key in ("vector", "pooled")):
+        family = "sdxl"
+    else:
+        context = cond.get("crossattn", cond.get("context")) if isinstance(cond, dict) else cond
+        family = "sd2" if isinstance(context, torch.Tensor) and context.shape[-1] == 1024 else "sd15"
+    return family + ("-v" if prediction == "v" and family != "sd15" else "")
+
+
+class LatentDiffusionDenoiser:
+    """D(x, sigma, cond_index=None) -> x0 for a latent diffusion model with classifier-free guidance.
+
+    x is a latent batch [B, C, H, W] in k-diffusion scaling (x = x0 + sigma * eps); the output is
+    float32 whatever the model runs in (fp16/bf16 models run under autocast on the GPU)."""
+
+    def __init__(self, model, prompts=("",), negative_prompt="", cfg_scale=DEFAULT_CFG_SCALE, info=None):
+        prediction = getattr(model, "parameterization", "eps")
+        if prediction not in PREDICTIONS:
+            raise AYSError(f"unsupported model parameterization {prediction!r}; AYS handles eps and v")
+        for needed in ("alphas_cumprod", "apply_model", "get_learned_conditioning"):
+            if not hasattr(model, needed):
+                raise AYSError(f"the model has no {needed}: not a latent diffusion model AYS can drive")
+        external = _kdiffusion_external()
+        wrapper = external.CompVisVDenoiser if prediction == "v" else external.CompVisDenoiser
+        self.model = model
+        self.wrapped = wrapper(model)
+        self.prediction = prediction
+        self.dtype = model_dtype(model)
+        table = self.wrapped.sigmas.detach().double().cpu()
+        if not torch.isfinite(table).all() or (table <= 0).any():
+            raise AYSError("the model's noise table has a zero or infinite sigma (zero-terminal-SNR "
+                           "models are not supported)")
+        self.sigma_table = table
+        self.sigma_min, self.sigma_max = float(table[0]), float(table[-1])
+        self.cfg_scale = check_cfg_scale(cfg_scale)
+        self.negative_prompt = negative_prompt
+        self.set_prompts(prompts)
+        self.model_info = {"family": guess_family(self.cond, prediction), "prediction": prediction,
+                           "sigma_min": self.sigma_min, "sigma_max": self.sigma_max, **(info or {})}
+
+    @property
+    def device(self):
+        return self.wrapped.sigmas.device
+
+    @property
+    def rows_per_sample(self):
+        """UNet rows one sample costs: 2 with guidance (cond + uncond), 1 without."""
+        return 1 if self.cfg_scale == 1.0 else 2
+
+    def set_prompts(self, prompts, negative_prompt=None):
+        """Encode the prompt bank (and the negative prompt) once; samples refer to it by index."""
+        prompts = [str(p) for p in prompts]
+        if not prompts:
+            raise AYSError("need at least one prompt (an empty prompt '' is allowed)")
+        if negative_prompt is not None:
+            self.negative_prompt = negative_prompt
+        self.prompts = prompts
+        with torch.no_grad():
+            self.cond = self.model.get_learned_conditioning(prompts)
+            self.uncond = self.model.get_learned_conditioning([self.negative_prompt])
+
+    def conditioning(self, cond_index):
+        return select_rows(self.cond, cond_index)
+
+    def __call__(self, x, sigma, cond_index=None, **unused):
+        batch = len(x)
+        sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device)
+        if sigma.ndim == 0:
+            sigma = sigma.expand(batch)
+        if cond_index is None:
+            cond_index = torch.arange(batch) % len(self.prompts)
+        cond_index = torch.as_tensor(cond_index).long().cpu()
+        if cond_index.numel() and (cond_index.min() < 0 or cond_index.max() >= len(self.prompts)):
+            raise AYSError(f"prompt index out of range (the bank holds {len(self.prompts)} prompts)")
+        cond = self.conditioning(cond_index)
+        autocast = x.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
+        with torch.no_grad(), torch.autocast(x.device.type, dtype=self.dtype, enabled=autocast):
+            if self.rows_per_sample == 1:
+                return self.wrapped(x.float(), sigma, cond=cond).float()
+            uncond = select_rows(self.uncond, torch.zeros(batch, dtype=torch.long))
+            out = self.wrapped(torch.cat([x, x]).float(), torch.cat([sigma, sigma]), cond=concat_rows(cond, uncond))
+        positive, negative = out.float().chunk(2)
+        return negative + self.cfg_scale * (positive - negative)
+
+
+def check_cfg_scale(scale):
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise AYSError(f"CFG scale must be a number, got {scale!r}") from None
+    if not math.isfinite(scale) or not 1.0 <= scale <= 30.0:
+        raise AYSError(f"CFG scale must be between 1 and 30, got {scale!r}")
+    return scale
