@@ -259,7 +259,6 @@ def test_new_published_version_is_picked_up_without_restart(tmp_path, webui):
     root = tmp_path / "user-registry"
     publish(root, "sd15", np.geomspace(14.6146412293, 0.0291671582, 11))
     webui.shared.opts.set("ays_registry_dirs", str(root))
-    webui.ays.ADAPTER.selector.recheck_s = 0
     _, first = generate(webui, scheduler="AYS", steps=10)
     assert infotext_params(first)["AYS schedule"] == "sd15@v2"  # v1 is the shipped one
     publish(root, "sd15", np.geomspace(14.6146412293, 0.0291671582, 21))
@@ -277,7 +276,6 @@ def test_pasting_the_infotext_restores_the_schedule_version(tmp_path, webui):
     # later the user publishes a better sd15 schedule: automatic now picks v2 ...
     publish(tmp_path / "user-registry", "sd15", np.geomspace(14.6146412293, 0.0291671582, 11))
     webui.shared.opts.set("ays_registry_dirs", str(tmp_path / "user-registry"))
-    webui.ays.ADAPTER.selector.invalidate()
     _, later = generate(webui, scheduler="AYS", steps=10)
     assert infotext_params(later)["AYS schedule"] == "sd15@v2"
 
