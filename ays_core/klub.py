@@ -49,6 +49,7 @@ class _ChunkedEstimator:
         self.samples, self.seed, self.chunk_size = int(samples), int(seed), int(chunk_size)
         self.device, self.max_batch = device, int(max_batch)
         self.evaluations = 0
+        self._cond = {}  # per-sample conditioning of the chunk being evaluated (see _draw)
 
     @property
     def n_chunks(self):
@@ -58,10 +59,21 @@ class _ChunkedEstimator:
         return min(self.chunk_size, self.samples - index * self.chunk_size)
 
     def _draw(self, stream, index):
-        """x0 and a generator positioned after it, for one chunk."""
+        """x0 and a generator positioned after it, for one chunk. A source may also return
+        (x0, cond): per-sample conditioning, a dict of tensors with one row per sample (e.g. the
+        prompt index of each latent), handed to the denoiser with its rows."""
         gen = chunk_generator(self.seed, stream, index)
-        x0 = torch.as_tensor(self.sample_x0(self._chunk_count(index), gen)).float()
-        return x0, gen
+        drawn = self.sample_x0(self._chunk_count(index), gen)
+        x0, self._cond = drawn if isinstance(drawn, tuple) else (drawn, {})
+        return torch.as_tensor(x0).float(), gen
+
+    def _rows_cond(self, start, count):
+        """Conditioning for denoiser rows start..start+count. Both estimators lay rows out
+        sample-innermost, so row r belongs to sample r mod (samples in the chunk)."""
+        if not self._cond:
+            return {}
+        rows = torch.arange(start, start + count) % len(next(iter(self._cond.values())))
+        return {key: value[rows] for key, value in self._cond.items()}
 
     def _denoise(self, x, sigma):
         """D(x, sigma) in sub-batches of max_batch rows, on the estimator's device, float64 out."""
@@ -70,7 +82,7 @@ class _ChunkedEstimator:
             xb = x[start:start + self.max_batch].to(self.device)
             sb = sigma[start:start + self.max_batch].to(self.device, torch.float32)
             with torch.no_grad():
-                outs.append(self.denoiser(xb, sb).double().cpu())
+                outs.append(self.denoiser(xb, sb, **self._rows_cond(start, len(xb))).double().cpu())
         self.evaluations += len(x)
         return torch.cat(outs).reshape(len(x), -1)
 
