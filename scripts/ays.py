@@ -146,14 +146,27 @@ class Adapter:
                                           denoise=denoise)
         return choice, convention, sigmas
 
+    def begin(self, p):
+        """A generation starts. The XYZ grid runs its cells on shallow copies of one p that share
+        extra_generation_params, so entries from an earlier cell are dropped here."""
+        self.active_p = p
+        for key in (INFOTEXT_SCHEDULE, INFOTEXT_HIRES_SCHEDULE, INFOTEXT_A1111):
+            p.extra_generation_params.pop(key, None)
+
+    def end(self, p):
+        if self.active_p is p:
+            self.active_p = None
+
     def note_in_infotext(self, p, ref, convention):
         if p is None:
             return
         params = p.extra_generation_params
-        if getattr(p, "is_hr_pass", False) and params.get(INFOTEXT_SCHEDULE, ref) != ref:
-            params[INFOTEXT_HIRES_SCHEDULE] = ref
+        first_pass_ref = params.get(INFOTEXT_SCHEDULE)
+        if getattr(p, "is_hr_pass", False) and first_pass_ref is not None:
+            if first_pass_ref != ref:
+                params[INFOTEXT_HIRES_SCHEDULE] = ref
         else:
-            params.setdefault(INFOTEXT_SCHEDULE, ref)
+            params[INFOTEXT_SCHEDULE] = ref
         if convention == "a1111":
             params[INFOTEXT_A1111] = True
 
@@ -197,9 +210,15 @@ def register_scheduler(sd_schedulers):
         sd_schedulers.schedulers.append(entry)
     sd_schedulers.schedulers_map[SCHEDULER_NAME] = entry
     sd_schedulers.schedulers_map[SCHEDULER_LABEL] = entry
-    from modules import sd_samplers
+    forget_resolved_schedulers()
 
-    # The sampler/scheduler resolver is memoised; forget answers given before "AYS" existed.
+
+def forget_resolved_schedulers():
+    """sd_samplers.get_sampler_and_scheduler is memoised: drop answers given before "AYS" existed."""
+    try:
+        from modules import sd_samplers
+    except ImportError:
+        return
     cache_clear = getattr(getattr(sd_samplers, "get_sampler_and_scheduler", None), "cache_clear", None)
     if cache_clear:
         cache_clear()
@@ -361,11 +380,10 @@ class AYSScript(scripts.Script):
         return []
 
     def process(self, p, *args):
-        ADAPTER.active_p = p
+        ADAPTER.begin(p)
 
     def postprocess(self, p, processed, *args):
-        if ADAPTER.active_p is p:
-            ADAPTER.active_p = None
+        ADAPTER.end(p)
 
 
 try:

@@ -266,6 +266,22 @@ def test_new_published_version_is_picked_up_without_restart(tmp_path, webui):
     assert infotext_params(second)["AYS schedule"] == "sd15@v3"
 
 
+def test_xyz_grid_cells_sharing_extra_params_each_record_their_own_schedule(webui):
+    """xyz_grid runs each cell as process_images(copy(p)): a shallow copy, one shared
+    extra_generation_params dict (scripts/xyz_grid.py, A1111 1.10 / Forge)."""
+    import copy
+
+    base = webui.processing.StableDiffusionProcessing(scheduler="AYS", steps=10)
+    cells = [("AYS", harness.FakeSDModel("sdxl"), "sdxl@v1"), ("AYS", harness.FakeSDModel("sd15"), "sd15@v1"),
+             ("Karras", harness.FakeSDModel("sd15"), None)]
+    for scheduler, model, ref in cells:
+        webui.shared.sd_model = model
+        cell = copy.copy(base)
+        cell.scheduler = scheduler
+        assert cell.extra_generation_params is base.extra_generation_params
+        assert infotext_params(webui.processing.process_images(cell)).get("AYS schedule") == ref
+
+
 # ---------------------------------------------------------------- infotext round trip
 
 def test_pasting_the_infotext_restores_the_schedule_version(tmp_path, webui):
