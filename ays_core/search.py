@@ -81,7 +81,9 @@ def coordinate_pass(sigmas, movable, width, estimator):
             if row[best] < row[CANDIDATES // 2]:  # the current value wins ties: the estimate never rises
                 log_s[i] = cand[best]
                 moved = True
-    return np.exp(log_s), moved
+    result = np.exp(log_s)
+    result[0], result[-1] = sigmas[0], sigmas[-1]  # the ends never move; keep them bit-exact
+    return result, moved
 
 
 def subdivide(sigmas):
@@ -90,7 +92,9 @@ def subdivide(sigmas):
     finer = np.empty(2 * len(log_s) - 1)
     finer[0::2] = log_s
     finer[1::2] = (log_s[:-1] + log_s[1:]) / 2
-    return np.exp(finer), list(range(1, len(finer), 2))
+    result = np.exp(finer)
+    result[0::2] = sigmas  # old points unchanged, bit for bit
+    return result, list(range(1, len(finer), 2))
 
 
 def initial_schedule(denoiser, steps, sigma_min, sigma_max):

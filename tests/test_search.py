@@ -1,0 +1,107 @@
+"""The schedule search: convergence to the exact KLUB optimum, subdivision, early stopping."""
+import numpy as np
+import pytest
+from scipy import optimize as sciopt
+
+from ays_core import AYSError
+from ays_core.bench import reference_distance, run_sampler
+from ays_core.baselines import exponential, karras
+from ays_core.models.toy import GaussianToy, GridMixtureToy
+from ays_core.search import (CANDIDATES, ReferenceValidation, candidate_log_sigmas, optimize, subdivide)
+
+SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
+
+
+def closed_form_klub(sigmas, c, d):
+    """Notes section 1: sum over intervals of int t^-3 d c^4 (1/(t^2+c^2) - 1/(t_i^2+c^2)) dt."""
+    t = np.sort(sigmas)
+    lo, hi = t[:-1], t[1:]
+    c2 = c * c
+    anti = lambda s: -1 / (2 * c2 * s * s) - np.log(s * s / (s * s + c2)) / (2 * c2 * c2)  # noqa: E731
+    return d * c2 * c2 * np.sum(anti(hi) - anti(lo) - (1 / (2 * lo * lo) - 1 / (2 * hi * hi)) / (hi * hi + c2))
+
+
+def true_minimum(steps, c, d):
+    """min over schedules with fixed ends, by scipy on the closed form (positions as softmax shares)."""
+    span = np.log(SIGMA_MAX) - np.log(SIGMA_MIN)
+
+    def schedule(z):
+        shares = np.exp(z - z.max())
+        return np.exp(np.log(SIGMA_MIN) + span * np.concatenate([[0.0], np.cumsum(shares / shares.sum())]))
+
+    best = None
+    for start in (np.zeros(steps), np.linspace(2, 0, steps), np.linspace(0, 2, steps)):
+        result = sciopt.minimize(lambda z: closed_form_klub(schedule(z), c, d), start, method="BFGS",
+                                 options={"gtol": 1e-10, "maxiter": 10000})
+        if best is None or result.fun < best.fun:
+            best = result
+    return best.fun
+
+
+@pytest.mark.parametrize("mode,c", [("paper", 0.5), ("fast", 0.5), ("fast", 1.0)])
+def test_no_early_stop_converges_to_exact_minimum(mode, c):
+    toy = GaussianToy(c=c, d=2)
+    result = optimize(toy, 10, mode=mode, samples=2048, early_stop=False, refine=0, progress=False)
+    assert result.sigmas[0] == SIGMA_MAX and result.sigmas[-1] == SIGMA_MIN and np.all(np.diff(result.sigmas) < 0)
+    assert closed_form_klub(result.sigmas, c, 2) <= 1.01 * true_minimum(10, c, 2)
+
+
+def test_candidates_stay_between_neighbours_and_include_the_current_value():
+    log_s = np.log([0.002, 0.1, 0.3, 80.0])
+    for width in (0.5, 0.01):
+        cands = candidate_log_sigmas(log_s, 2, width)
+        assert len(cands) == CANDIDATES and cands[CANDIDATES // 2] == log_s[2]
+        assert np.all((cands > log_s[1]) & (cands < log_s[3])) and np.all(np.diff(cands) > 0)
+
+
+def test_subdivide_inserts_log_midpoints():
+    finer, new = subdivide(np.array([0.01, 1.0, 4.0]))
+    assert np.allclose(finer, [0.01, 0.1, 1.0, 2.0, 4.0]) and new == [1, 3]
+
+
+def test_refinement_moves_only_new_points():
+    toy = GaussianToy()
+    result = optimize(toy, 4, mode="fast", samples=512, early_stop=False, refine=2, progress=False)
+    assert len(result.sigmas) == 17
+    stage0 = [h for h in result.history if h["stage"] == 0][-1]["sigmas"]
+    assert np.array_equal(result.sigmas[::4], stage0)
+    assert [h["steps"] for h in result.history][-1] == 16
+
+
+def test_early_stopped_gmm_schedule_beats_karras_and_exponential():
+    toy = GridMixtureToy()
+    result = optimize(toy, 10, mode="fast", samples=1024, refine=0, validation_samples=128, progress=False)
+    figures = [h["validation"] for h in result.history if h["validation"] is not None]
+    assert result.best_iteration > 0 and min(figures) < figures[0]
+    validation = ReferenceValidation(toy, "dpmpp_2m", 10, 128, 0, SIGMA_MIN, SIGMA_MAX, 100, (2,), "cpu")
+    ours = validation(result.sigmas[::-1].copy())
+    assert ours == pytest.approx(min(figures))
+    for baseline in (karras, exponential):
+        as_stored = baseline(11, SIGMA_MIN, SIGMA_MAX)[:-1]  # the same step convention as ours
+        assert ours < validation(as_stored[::-1].copy())
+        samples, _ = run_sampler(toy, "dpmpp_2m", baseline(10, SIGMA_MIN, SIGMA_MAX), validation.x_start, 0,
+                                 validation.range)  # k-diffusion's own convention
+        assert ours < reference_distance(samples, validation.reference)
+
+
+def test_optimize_takes_a_data_tensor_and_needs_data_otherwise():
+    toy = GaussianToy()
+    result = optimize(toy, 3, x0=toy.sample_data(500), samples=256, early_stop=False, refine=0, progress=False)
+    assert len(result.sigmas) == 4
+
+    def bare(x, sigma):
+        return toy(x, sigma)
+    bare.sigma_min, bare.sigma_max = SIGMA_MIN, SIGMA_MAX
+    with pytest.raises(AYSError, match="x0"):
+        optimize(bare, 3, samples=256, progress=False)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"steps": 1}, "steps"), ({"mode": "slow"}, "mode"), ({"solver": "nope"}, "sampler"),
+    ({"samples": 1}, "samples"), ({"sigma_min": 5.0, "sigma_max": 1.0}, "sigma_min"),
+    ({"refine": 9}, "steps"),
+])
+def test_bad_options_raise_ays_error(options, message):
+    options = {"steps": 10, **options}
+    with pytest.raises(AYSError, match=message):
+        optimize(GaussianToy(), options.pop("steps"), progress=False, **options)
