@@ -1,8 +1,9 @@
 """Stand-in for the sampling flow of modules/processing.py (A1111 1.10, Forge dfdcbab6).
 
 `StableDiffusionProcessing` carries the fields the sampler and the extension read. `process_images`
-mirrors the order of events: override_settings applied to opts (and restored afterwards), always-
-visible scripts' process(), fix_p_invalid_sampler_and_scheduler (1.9+ only), the first pass
+mirrors the order of events: override_settings applied to opts (and restored afterwards),
+fix_p_invalid_sampler_and_scheduler (1.9+ only), then in process_images_inner the always-visible
+scripts' process(), the first pass
 (txt2img: sampler.sample; img2img: sampler.sample_img2img with the WebUI's truncation), for
 txt2img with enable_hr the hires pass (is_hr_pass=True, hr_scheduler defaulting to the scheduler,
 hr_sampler_name creating another sampler when it differs, sample_img2img with
@@ -49,6 +50,8 @@ def process_images(p):
     for key, value in p.override_settings.items():
         shared.opts.set(key, value)
     try:
+        if has_scheduler_api():
+            sd_samplers.fix_p_invalid_sampler_and_scheduler(p)
         return process_images_inner(p)
     finally:
         for key, value in saved.items():
@@ -57,8 +60,6 @@ def process_images(p):
 
 def process_images_inner(p):
     scripts.run_process(p)
-    if has_scheduler_api():
-        sd_samplers.fix_p_invalid_sampler_and_scheduler(p)
     sampler = sd_samplers.create_sampler(p.sampler_name, shared.sd_model)
     if p.is_img2img:
         first = sampler.sample_img2img(p)

@@ -13,7 +13,8 @@
 - p.extra_generation_params gets "Schedule type" (or "Hires schedule type" for a different
   hires scheduler).
 `LegacyKDiffusionSampler.get_sigmas` mirrors A1111 1.3-1.8 (before sd_schedulers existed): the
-override, then options['scheduler'] == 'karras', then the model's default sigmas.
+override, then options['scheduler'] == 'karras', then the model's default sigmas (1.5-1.8 also
+consult a global opts.k_sched_type, left out here: the extension's entries replace get_sigmas).
 `sample` / `sample_img2img` mirror how the sigmas are used (the img2img tail
 sigmas[steps - t_enc - 1:]) and record them in `used_sigmas` instead of running a model.
 
