@@ -45,3 +45,15 @@ def schedule(name, steps, denoise=None, version=None, registry=None, convention=
 
 __all__ = ["AYSError", "BASELINES", "Baseline", "CONVENTIONS", "Registry", "RegistrySet", "Schedule",
            "baseline", "load_schedule", "resample", "resolve", "schedule"]
+
+
+def __getattr__(name):
+    # The optimizer needs torch; load it on first use so the sigma path stays light.
+    if name in ("optimize", "OptimizeResult"):
+        from . import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'ays_core' has no attribute {name!r}")
+
+
+__all__ += ["optimize", "OptimizeResult"]
