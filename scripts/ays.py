@@ -386,9 +386,16 @@ class AYSScript(scripts.Script):
         ADAPTER.end(p)
 
 
-try:
-    register()
-except Exception as exc:  # never break the WebUI's start-up
-    warn(f"could not add the AYS scheduler ({type(exc).__name__}: {exc})")
+def at_startup(step, what):
+    try:
+        step()
+    except Exception as exc:  # never break the WebUI's start-up
+        warn(f"could not {what} ({type(exc).__name__}: {exc})")
+
+
+at_startup(register, "add the AYS scheduler")
+# Settings are added now as well as with the settings UI: under --nowebui there is no settings UI,
+# and the WebUI refuses override_settings (API, pasted infotext) for keys it does not know.
+at_startup(add_settings, "add the AYS settings")
 script_callbacks.on_ui_settings(add_settings)
 script_callbacks.on_app_started(add_api_routes)

@@ -384,6 +384,16 @@ def test_legacy_sigmas_for_txt2img_img2img_and_hires(legacy_webui):
 
 # ---------------------------------------------------------------- API
 
+def test_nowebui_api_override_of_the_pinned_schedule():
+    webui = harness.start_webui(ui=False)  # --nowebui: no settings UI is ever built
+    try:
+        _, processed = generate(webui, scheduler="AYS", steps=10, override_settings={"ays_schedule": "sdxl@v1"})
+        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+        assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
+    finally:
+        harness.stop_webui()
+
+
 def test_api_routes_with_nowebui(webui):
     fastapi = pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient

@@ -73,9 +73,10 @@ def stop_webui():
         sys.path.remove(str(STUB_DIR))
 
 
-def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT):
+def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT, ui=True):
     """A started stand-in WebUI; returns a namespace of its modules plus `ays` (the loaded
-    extension module). `settings` are applied to opts before the extension runs."""
+    extension module). `settings` are applied to opts after the extension loads. `ui=False` is
+    --nowebui: no settings UI, so on_ui_settings callbacks never run."""
     use_stub_path()
     if legacy:
         sys.modules["modules.sd_schedulers"] = None  # an import of it now fails, as before 1.9
@@ -86,10 +87,11 @@ def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXT
         sd_samplers_kdiffusion.sampler_class = sd_samplers_kdiffusion.LegacyKDiffusionSampler
     if shared.sd_model is None or sd_model is not None:
         shared.sd_model = sd_model or FakeSDModel()
+    scripts.load_scripts([str(extension_script)])
+    if ui:
+        script_callbacks.ui_settings_callback()
     for key, value in (settings or {}).items():
         shared.opts.set(key, value)
-    scripts.load_scripts([str(extension_script)])
-    script_callbacks.ui_settings_callback()
     if legacy:
         sd_schedulers = api_module = None
     else:

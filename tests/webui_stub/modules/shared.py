@@ -3,7 +3,8 @@
 Mirrors: `OptionInfo(default, label, component, component_args, onchange, section, refresh,
 comment_before, comment_after, infotext, restrict_api, category_id)`, `options_section`,
 `opts.add_option(key, info)` (adds the default to opts.data unless already set), attribute access
-`opts.<key>`, `opts.set`, `opts.cast_value` (casts by the type of the default), and the module
+`opts.<key>`, `opts.set` (KeyError for a key no OptionInfo was added for, which is what
+override_settings hit), `opts.cast_value` (casts by the type of the default), and the module
 globals `opts`, `sd_model`, `cmd_opts`.
 """
 import types
@@ -56,7 +57,10 @@ class Options:
     def __setattr__(self, key, value):
         self.data[key] = value
 
-    def set(self, key, value):
+    def set(self, key, value, is_api=False, run_callbacks=True):
+        if self.data.get(key, None) == value:
+            return False
+        self.data_labels[key]  # an unknown key raises KeyError, as in the WebUI
         self.data[key] = value
         return True
 
