@@ -157,6 +157,14 @@ def test_hires_only_ays_is_recorded_too(webui):
     torch.testing.assert_close(processed.hires_sigmas, expected(webui, SD15, total)[total - 12:])
 
 
+def test_hires_checkpoint_of_another_family_is_recorded_separately(webui):
+    _, processed = generate(webui, scheduler="AYS", steps=10, enable_hr=True, denoising_strength=0.5,
+                            hr_sd_model=harness.FakeSDModel("sdxl"))
+    params = infotext_params(processed)
+    assert (params["AYS schedule"], params["Hires AYS schedule"]) == ("sd15@v1", "sdxl@v1")
+    np.testing.assert_allclose(processed.hires_sigmas.numpy(), expected(webui, SDXL, 20)[10:].numpy(), rtol=1e-6)
+
+
 def test_discarded_penultimate_sigma_is_handled_by_the_webui(webui):
     _, processed = generate(webui, sampler_name="DPM2", scheduler="AYS", steps=10)
     full = expected(webui, SD15, 11)

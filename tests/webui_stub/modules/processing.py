@@ -6,7 +6,7 @@ fix_p_invalid_sampler_and_scheduler (1.9+ only), then in process_images_inner th
 scripts' process(), the first pass
 (txt2img: sampler.sample; img2img: sampler.sample_img2img with the WebUI's truncation), for
 txt2img with enable_hr the hires pass (is_hr_pass=True, hr_scheduler defaulting to the scheduler,
-hr_sampler_name creating another sampler when it differs, sample_img2img with
+hr_sampler_name or a hires checkpoint creating another sampler, sample_img2img with
 steps=hr_second_pass_steps or steps), infotext creation from extra_generation_params, then the
 scripts' postprocess(). No model runs: the result records the sigmas each pass used.
 """
@@ -27,6 +27,7 @@ class StableDiffusionProcessing:
     hr_second_pass_steps: int = 0
     hr_sampler_name: Optional[str] = None
     hr_scheduler: Optional[str] = None
+    hr_sd_model: object = None  # stands in for hr_checkpoint_name (1.8+): the model loaded for the hires pass
     sampler_noise_scheduler_override: object = None
     override_settings: dict = dataclasses.field(default_factory=dict)
     extra_generation_params: dict = dataclasses.field(default_factory=dict)
@@ -70,8 +71,10 @@ def process_images_inner(p):
         if p.hr_scheduler is None:
             p.hr_scheduler = p.scheduler
         p.is_hr_pass = True
-        if p.hr_sampler_name is not None and p.hr_sampler_name != p.sampler_name:
-            sampler = sd_samplers.create_sampler(p.hr_sampler_name, shared.sd_model)
+        if p.hr_sd_model is not None:
+            shared.sd_model = p.hr_sd_model
+        if p.hr_sd_model is not None or (p.hr_sampler_name is not None and p.hr_sampler_name != p.sampler_name):
+            sampler = sd_samplers.create_sampler(p.hr_sampler_name or p.sampler_name, shared.sd_model)
         hires = sampler.sample_img2img(p, steps=p.hr_second_pass_steps or p.steps)
         p.is_hr_pass = False
     processed = Processed(create_infotext(p), first, hires)
