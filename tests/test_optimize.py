@@ -1,0 +1,130 @@
+"""`ays optimize` as a user runs it: files, publishing, errors, resume after a kill, torchrun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ays_core.cli import main
+from ays_core.models.toy import GaussianToy
+from ays_core.registry import Registry, load_schedule
+from ays_core.search import optimize
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--model", "toy:gaussian", "--steps", "4", "--refine", "1", "--samples", "512", "--validation-samples", "64"]
+
+
+def run_cli(args, cwd):
+    """The `ays` command in a fresh interpreter (how users and torchrun start it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "ays_core", "optimize", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_writes_a_valid_schedule_file_and_publishes_versions(tmp_path, capsys):
+    out, registry = tmp_path / "g.json", tmp_path / "reg"
+    assert main(["optimize", *TINY, "--out", str(out), "--publish", "--registry", str(registry)]) == 0
+    schedule = load_schedule(out)
+    assert schedule.id == "toy-gaussian" and len(schedule.sigmas) == 9
+    assert schedule.sigmas[0] == 80.0 and schedule.sigmas[-1] == 0.002
+    assert schedule.doc["provenance"]["source"] == "optimized"
+    assert schedule.doc["provenance"]["settings"]["mode"] == "fast"
+    log = json.loads((tmp_path / "g.log.json").read_text())
+    assert any(h["validation"] is not None for h in log["history"]) and all("klub" in h for h in log["history"])
+    assert not (tmp_path / "g.state.json").exists()  # removed once the run is complete
+    assert main(["optimize", *TINY, "--out", str(out), "--publish", "--registry", str(registry), "--id", "mine"]) == 0
+    assert main(["optimize", *TINY, "--out", str(out), "--publish", "--registry", str(registry), "--id", "mine"]) == 0
+    assert Registry(registry).versions("mine") == [1, 2]
+    assert "published mine@v2" in capsys.readouterr().out
+
+
+def test_api_result_matches_cli_file(tmp_path):
+    out = tmp_path / "g.json"
+    assert main(["optimize", *TINY, "--mode", "paper", "--no-early-stop", "--out", str(out)]) == 0
+    result = optimize(GaussianToy(), 4, mode="paper", refine=1, samples=512, early_stop=False, progress=False)
+    assert np.array_equal(load_schedule(out).sigmas, result.sigmas)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "toy:nope"], "unknown toy model"),
+    (["--model", "nonsense"], "SCHEME:NAME"),
+    (["--model", "toy:gaussian", "--steps", "1"], "steps must be"),
+    (["--model", "toy:gaussian", "--sigma-min", "5", "--sigma-max", "1"], "sigma_min"),
+    (["--model", "toy:gaussian?sigma_min=5&sigma_max=1"], "sigma_min"),
+    (["--model", "toy:gaussian", "--samples", "0"], "samples"),
+    (["--model", "toy:gaussian", "--id", "Bad Id"], "invalid schedule id"),
+    (["--model", "toy:gaussian", "--out", "/no/such/folder/x.json"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    assert main(["optimize", "--out", str(tmp_path / "x.json"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ays: error: ") and message in err and "\n" not in err
+
+
+def state_of_other_run():
+    """A well-formed state file, but of a run with other settings (--samples 256)."""
+    from ays_core.search import STATE_FORMAT
+
+    result = optimize(GaussianToy(), 4, refine=1, samples=256, validation_samples=64, progress=False)
+    doc = {"format": STATE_FORMAT, "config": result.settings, "stage": 2, "iteration": 0,
+           "sigmas": result.sigmas[::-1].tolist(), "width": 0.5, "best": None, "since_best": 0,
+           "history": result.history, "evaluations": result.evaluations, "table": None}
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"{not json", "corrupt resume state"),
+    (b'{"format": "something else"}', "corrupt resume state"),
+    (b'{"format": "ays-optimize-state-v1", "config": {}, "stage": 0, "sigmas": [1, 0.5]}', "corrupt resume state"),
+    (None, "other settings"),
+])
+def test_bad_resume_state_is_one_line_and_exit_2(tmp_path, capsys, content, message):
+    (tmp_path / "g.state.json").write_bytes(state_of_other_run() if content is None else content)
+    assert main(["optimize", *TINY, "--out", str(tmp_path / "g.json"), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ays: error: ") and message in err and "\n" not in err
+
+
+def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
+    args = ["--model", "toy:gaussian", "--steps", "10", "--refine", "1", "--mode", "paper", "--samples", "4096",
+            "--validation-samples", "64", "--out", "g.json"]
+    state = tmp_path / "g.state.json"
+    proc = run_cli(args, tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads(state.read_text())["history"]) >= 4:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads(state.read_text())
+    assert not (tmp_path / "g.json").exists()
+    resumed = run_cli(args + ["--resume"], tmp_path)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    history = json.loads((tmp_path / "g.log.json").read_text())["history"]
+    assert history[:len(killed_at["history"])] == killed_at["history"]  # continued, not restarted
+    expected = optimize(GaussianToy(), 10, mode="paper", refine=1, samples=4096, validation_samples=64, progress=False)
+    assert np.array_equal(load_schedule(tmp_path / "g.json").sigmas, expected.sigmas)
+    assert [h["klub"] for h in history] == [h["klub"] for h in expected.history]
+
+
+@pytest.mark.parametrize("mode", ["fast", "paper"])
+def test_two_gloo_processes_give_the_one_process_schedule(tmp_path, mode):
+    args = [*TINY, "--samples", "1024", "--mode", mode, "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                "-m", "ays_core", "optimize", *args, "--out", "two.json"]
+    done = subprocess.run(torchrun, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["optimize", *args, "--out", str(tmp_path / "one.json")]) == 0
+    assert load_schedule(tmp_path / "two.json").sigmas.tolist() == load_schedule(tmp_path / "one.json").sigmas.tolist()
