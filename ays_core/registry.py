@@ -14,6 +14,7 @@ import datetime
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -29,8 +30,9 @@ SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
 SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
 REGISTRY_ENV = "AYS_REGISTRY"
 MAX_FILE_BYTES = 1 << 20  # a 1000-step schedule is ~30 kB; anything near 1 MiB is not a schedule
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-VERSION_FILE = re.compile(r"^v([1-9][0-9]{0,6})\.json$")
+MAX_DEPTH = 32  # a schedule file nests 4 levels; free-form settings get some room, bombs do not
+ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
+VERSION_FILE = re.compile(r"\Av([1-9][0-9]{0,6})\.json\Z")
 ENDS_RTOL = 1e-6
 KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas", "timesteps", "provenance")
 
@@ -46,16 +48,44 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not allowed")
 
 
-def parse_json(data, what="file"):
-    """Parse untrusted JSON bytes strictly: size cap, UTF-8, no NaN/Infinity, bounded nesting."""
-    if len(data) > MAX_FILE_BYTES:
-        raise AYSError(f"{what} is too large ({len(data)} bytes, limit {MAX_FILE_BYTES})")
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf, which could not be written back as JSON
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _check_tree(value, what):
+    """Reject what json.loads lets through but we could not store: deep nesting, lone surrogates."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise AYSError(f"{what} is nested too deeply to be a schedule (more than {MAX_DEPTH} levels)")
+        if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise AYSError(f"{what} is not valid JSON: a string holds an unpaired UTF-16 surrogate") from None
+
+
+def parse_json(data, what="file", limit=MAX_FILE_BYTES):
+    """Parse untrusted JSON bytes strictly: size cap, UTF-8, finite numbers only, bounded nesting."""
+    if len(data) > limit:
+        raise AYSError(f"{what} is too large ({len(data)} bytes, limit {limit})")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise AYSError(f"{what} is nested too deeply to be a schedule") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise AYSError(f"{what} is not valid JSON: {exc}") from None
+    _check_tree(value, what)
+    return value
 
 
 def read_json(path, what=None):
@@ -71,12 +101,26 @@ def read_json(path, what=None):
 
 
 @functools.lru_cache(maxsize=None)
+def _end_anchored(pattern):
+    # JSON Schema patterns are ECMA-262, where "$" is the very end; Python's "$" also matches
+    # before a final newline, which would let "sdxl\n" pass as an id.
+    return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern)
+
+
+def _pattern_keyword(validator, pattern, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _end_anchored(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.lru_cache(maxsize=None)
 def _validator(name):
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
     with open(SCHEMA_DIR / name, encoding="utf-8") as f:
         schema = json.load(f)
-    return Draft202012Validator(schema)
+    return validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})(schema)
 
 
 def _first_schema_error(validator, doc):
@@ -139,6 +183,12 @@ def dump_schedule(doc):
     """Canonical bytes of a schedule document (fixed key order) so file hashes are reproducible."""
     ordered = {key: doc[key] for key in KEY_ORDER if key in doc}
     return (json.dumps(ordered, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def dump_index(index):
+    """Canonical bytes of an index (sorted keys, fixed indent): the same files give the same bytes,
+    so two people publishing into checkouts of one shared registry get diffs that merge."""
+    return (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def sha256_bytes(data):
@@ -219,6 +269,15 @@ def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver,
 
 # ---------------------------------------------------------------- file writing
 
+def _read_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
+
+
 def atomic_write(path, data):
     """Write bytes so that readers see the old file or the whole new one, never a torn one."""
     path = Path(path)
@@ -227,6 +286,7 @@ def atomic_write(path, data):
     except OSError as exc:
         raise AYSError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide shared registry files from a web server
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -238,6 +298,14 @@ def atomic_write(path, data):
         except FileNotFoundError:
             pass
         raise
+
+
+def file_holds(path, doc):
+    """Whether the schedule file at `path` has the content of `doc` (formatting aside)."""
+    try:
+        return read_json(path) == doc
+    except AYSError:  # a broken file is not the same content; `verify` reports it
+        return False
 
 
 # ---------------------------------------------------------------- one registry folder
@@ -349,7 +417,7 @@ class Registry:
 
     def _write_index(self):
         index = self.build_index()
-        atomic_write(self.root / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(self.root / "index.json", dump_index(index))
         return index
 
     def read_index(self):
@@ -401,6 +469,28 @@ class Registry:
             atomic_write(path, dump_schedule(doc))
             self._write_index()
         return Schedule(doc, path)
+
+    def install(self, docs):
+        """Add schedules at the exact versions they carry (pull and import keep the sender's
+        numbering) and regenerate the index once. Returns one status per doc: "installed",
+        "present" (stored with the same content) or "conflict" (stored with different content,
+        which is never overwritten)."""
+        docs = list(docs)
+        for doc in docs:
+            validate(doc)
+        statuses = []
+        with self.lock():
+            for doc in docs:
+                path = self.path_of(doc["id"], doc["version"])
+                if path.exists():
+                    statuses.append("present" if file_holds(path, doc) else "conflict")
+                    continue
+                path.parent.mkdir(exist_ok=True)
+                atomic_write(path, dump_schedule(doc))
+                statuses.append("installed")
+            if "installed" in statuses:
+                self._write_index()
+        return statuses
 
     def verify(self):
         """Problems found: every file re-validated, every index sha256 recomputed. Empty when sound."""

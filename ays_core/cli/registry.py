@@ -1,14 +1,17 @@
-"""`ays registry`: list, show, publish, verify and index a registry folder."""
-import json
+"""`ays registry`: list, show, publish, verify and index a registry folder; share schedules
+(pull, serve, import, export)."""
+import sys
+from pathlib import Path
 
-from .. import Registry, RegistrySet, load_schedule, parse_ref
+from .. import AYSError, Registry, RegistrySet, load_schedule, parse_ref
 from ..registry import default_registry, dump_schedule
 
 
 def add_parser(subparsers, common):
     p = subparsers.add_parser(
-        "registry", help="list, show, publish, verify and index schedules",
-        description="Manage a schedule registry: a folder of immutable <id>/v<N>.json files plus index.json.")
+        "registry", help="list, show, publish, verify, index and share schedules",
+        description="Manage a schedule registry: a folder of immutable <id>/v<N>.json files plus index.json. "
+                    "Share schedules with pull/serve (over HTTP) and import/export (single files).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     a = actions.add_parser("list", parents=[common], help="list every schedule (id, version, model)")
@@ -21,6 +24,10 @@ def add_parser(subparsers, common):
     a = actions.add_parser("publish", parents=[common],
                            help="validate FILE and add it as the next version of its id")
     a.add_argument("file", metavar="FILE")
+    a.add_argument("--to", metavar="DIR",
+                   help="publish into this existing registry folder only (e.g. a git checkout of a shared "
+                        "registry), numbering versions by what DIR holds; its index.json is regenerated "
+                        "deterministically so that two publishers' changes merge")
     a.set_defaults(run=run_publish)
 
     a = actions.add_parser("verify", parents=[common],
@@ -29,6 +36,57 @@ def add_parser(subparsers, common):
 
     a = actions.add_parser("index", parents=[common], help="regenerate index.json from the files")
     a.set_defaults(run=run_index)
+
+    a = actions.add_parser(
+        "pull", parents=[common], help="download new schedules from a remote registry (HTTP/HTTPS)",
+        description="Download URL/index.json and the files it lists, check each against the sha256 in the index "
+                    "and the schedule schema, and install new versions (keeping their version numbers) into "
+                    "the registry. A version stored locally with different content is a conflict: reported, "
+                    "never overwritten. Pulling again is a no-op. Exit status 2 if anything was rejected.")
+    a.add_argument("url", metavar="URL", help="folder URL of the remote registry (or the URL of its index.json)")
+    a.add_argument("--id", dest="ids", metavar="ID", action="append",
+                   help="pull only this schedule id (repeat for several)")
+    a.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
+                   help="seconds to wait for a connection or for data (default 10)")
+    a.add_argument("--retries", type=int, choices=range(0, 11), default=2, metavar="N",
+                   help="retries after a timeout, dropped connection or HTTP 5xx, with backoff (default 2)")
+    a.set_defaults(run=run_pull)
+
+    a = actions.add_parser(
+        "serve", parents=[common], help="serve the registry read-only over HTTP (for pull on a LAN or tests)",
+        description="Serve index.json (generated from the files) and <id>/v<N>.json of the registry, read-only. "
+                    "Stop with Ctrl+C.")
+    a.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000; 0 picks a free one)")
+    a.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 shares on the LAN)")
+    a.set_defaults(run=run_serve)
+
+    a = actions.add_parser("export", parents=[common],
+                           help="write one schedule (latest version unless ID@V) to a file to share by hand")
+    a.add_argument("ref", metavar="ID[@V]")
+    a.add_argument("file", metavar="FILE", help="file to write ('-' for standard output)")
+    a.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    a.set_defaults(run=run_export)
+
+    a = actions.add_parser(
+        "import", parents=[common], help="check a schedule file someone shared and install it at its version",
+        description="Check FILE exactly like `pull` checks a download (strict JSON, schema, sigmas) and install it "
+                    "at the version it carries. A version stored locally with different content is a conflict "
+                    "(use `publish` to add the file as a new version instead).")
+    a.add_argument("file", metavar="FILE", help="schedule file ('-' for standard input)")
+    a.set_defaults(run=run_import)
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e6:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _registries(args):
@@ -59,7 +117,12 @@ def run_show(args):
 
 def run_publish(args):
     doc = load_schedule(args.file).doc
-    published = _registries(args).publish(doc)
+    if args.to:
+        if not Path(args.to).is_dir():
+            raise AYSError(f"--to {args.to}: no such folder (give the checkout of the shared registry)")
+        published = Registry(args.to).publish(doc)
+    else:
+        published = _registries(args).publish(doc)
     print(f"published {published.ref} to {published.path}")
     return 0
 
@@ -81,4 +144,48 @@ def run_index(args):
     registry = _target(args)
     index = registry.write_index()
     print(f"wrote {registry.root / 'index.json'} ({len(index['schedules'])} schedules)")
+    return 0
+
+
+def run_pull(args):
+    from ..share import Downloader, pull
+
+    report = pull(args.url, _registries(args), ids=args.ids,
+                  downloader=Downloader(timeout=args.timeout, attempts=args.retries + 1))
+    for ref in report.installed:
+        print(f"installed {ref}")
+    for problem in report.problems:
+        print(f"ays: error: {problem}", file=sys.stderr)
+    print(report.summary())
+    return 2 if report.problems else 0
+
+
+def run_serve(args):
+    from ..share import make_server, server_url
+
+    registry = _target(args)
+    server = make_server(registry, host=args.host, port=args.port)
+    print(f"serving {registry.root} read-only at {server_url(server)} (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def run_export(args):
+    from ..share import export_file
+
+    schedule = export_file(args.ref, args.file, _registries(args), force=args.force)
+    if args.file != "-":
+        print(f"exported {schedule.ref} to {args.file}")
+    return 0
+
+
+def run_import(args):
+    from ..share import import_file
+
+    path, status = import_file(args.file, _registries(args))
+    verb = "imported" if status == "installed" else "already present:"
+    print(f"{verb} {path}")
     return 0

@@ -1,0 +1,438 @@
+"""Sharing schedules: pull from a remote registry over HTTP, serve one, import and export single files.
+
+A remote registry is any static HTTP(S) folder with the local layout: `index.json` plus
+`<id>/v<version>.json`. Everything that arrives is untrusted: downloads are streamed under a byte
+cap with timeouts and an overall deadline, retried with backoff when the failure may be passing,
+redirects may not leave the host, each file must match the sha256 its index gives and pass the
+schedule validator. Files reach the disk only through `Registry.install`: under the registry
+lock, atomically, at the sender's version number, never over a different file of that version.
+"""
+import http.server
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AYSError
+from .registry import (ID_PATTERN, MAX_FILE_BYTES, VERSION_FILE, Registry, RegistrySet, atomic_write, dump_index,
+                       dump_schedule, file_holds, parse_json, parse_ref, sha256_bytes, validate, validate_index)
+
+MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
+MAX_REDIRECTS = 5
+CHUNK_BYTES = 64 << 10
+
+
+# ---------------------------------------------------------------- downloads
+
+class _Passing(Exception):
+    """A failure worth retrying: timeout, dropped connection, truncated body, HTTP 429/5xx."""
+
+
+@dataclass
+class Downloader:
+    """GET small files over HTTP(S) without trusting the server.
+
+    `timeout` bounds connecting and each wait for data, `deadline` a whole download (a server
+    dripping one byte at a time defeats a read timeout), `attempts` and `backoff` the retries
+    (waits of backoff, 2*backoff, ...)."""
+
+    timeout: float = 10.0
+    deadline: float = 120.0
+    attempts: int = 3
+    backoff: float = 0.5
+    session: object = None
+
+    def get(self, url, limit):
+        """The body of `url`, at most `limit` bytes, or AYSError saying what went wrong."""
+        import requests
+
+        session = self.session or requests.Session()
+        problem = None
+        for attempt in range(max(1, self.attempts)):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                return self._get_once(session, url, limit)
+            except _Passing as exc:
+                problem = exc
+        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        raise AYSError(f"{url}: {problem}{tries}")
+
+    def _get_once(self, session, url, limit):
+        import requests
+
+        started = time.monotonic()
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = session.get(url, stream=True, allow_redirects=False, timeout=(self.timeout, self.timeout),
+                                       headers={"Accept-Encoding": "identity", "User-Agent": _user_agent()})
+            except requests.Timeout:
+                raise _Passing(f"no answer within {self.timeout:g} s") from None
+            except requests.ConnectionError as exc:
+                raise _Passing(f"cannot connect ({_reason(exc)})") from None
+            except requests.RequestException as exc:
+                raise AYSError(f"{url}: {_reason(exc)}") from None
+            with response:
+                if response.is_redirect:
+                    target = urllib.parse.urljoin(url, response.headers["Location"])
+                    _check_redirect(url, target)
+                    url = target
+                    continue
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise _Passing(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
+                if response.status_code != 200:
+                    raise AYSError(f"{url}: HTTP {response.status_code} {response.reason or ''}".rstrip())
+                return self._read_body(response, url, limit, started)
+        raise AYSError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _read_body(self, response, url, limit, started):
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise AYSError(f"{url}: too large ({declared} bytes, limit {limit})")
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):  # we ask for identity; decompressing would lift the cap
+            raise AYSError(f"{url}: compressed answer ({encoding[:40]}) although none was asked for")
+        # read1 returns what one socket read brings, so the deadline is checked while a server
+        # drips bytes (iter_content would wait for a whole chunk); urllib3 1.26, pinned by the
+        # WebUIs, lacks it, and its http.client response has it.
+        read_some = getattr(response.raw, "read1", None) or response.raw._fp.read1
+        chunks, size = [], 0
+        while True:
+            try:
+                chunk = read_some(CHUNK_BYTES)
+            except Exception as exc:  # socket, http.client and urllib3 errors alike
+                if "timed out" in str(exc).lower() or isinstance(exc, TimeoutError):
+                    raise _Passing(f"no data for {self.timeout:g} s (after {size} bytes)") from None
+                raise _Passing(f"download truncated (connection closed after {size} bytes)") from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise AYSError(f"{url}: too large (more than {limit} bytes)")
+            if time.monotonic() - started > self.deadline:
+                raise _Passing(f"too slow (not complete after {self.deadline:g} s)")
+            chunks.append(chunk)
+        if declared.isdigit() and size != int(declared):
+            raise _Passing(f"download truncated ({size} of {declared} bytes)")
+        return b"".join(chunks)
+
+
+def _user_agent():
+    from . import __version__
+
+    return f"ays/{__version__}"
+
+
+def _reason(exc):
+    """The innermost message of a requests/urllib3 error, without pool and connection reprs."""
+    while exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    reason = getattr(exc, "reason", None)
+    text = str(reason if isinstance(reason, BaseException) else exc)
+    return re.sub(r"^HTTPS?Connection(Pool)?\(.*?\): ", "", text)
+
+
+def _origin(url):
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _check_redirect(url, target):
+    """Follow a redirect only on the same host (an upgrade from http to https is fine)."""
+    scheme, host, port = _origin(url)
+    new_scheme, new_host, new_port = _origin(target)
+    upgrade = (scheme, new_scheme) == ("http", "https")
+    if new_host != host or new_scheme not in ("http", "https") or (new_scheme != scheme and not upgrade) \
+            or (new_port != port and not upgrade):
+        raise AYSError(f"{url}: redirect to another host refused ({target[:200]})")
+
+
+def base_url(url):
+    """The folder URL of a remote registry, ending in '/'; the URL of its index.json works too."""
+    parts = urllib.parse.urlsplit(str(url).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AYSError(f"remote registry must be an http:// or https:// URL, got {str(url)[:200]!r}")
+    if parts.query:
+        raise AYSError(f"remote registry URL must not have a query (?...): {str(url)[:200]!r}")
+    path = parts.path
+    if path.endswith("/index.json"):
+        path = path[:-len("index.json")]
+    elif not path.endswith("/"):
+        path += "/"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+# ---------------------------------------------------------------- checking what arrives
+
+def check_schedule_bytes(data, what):
+    """The validated document in untrusted schedule-file bytes (pull and import check the same way)."""
+    doc = parse_json(data, what)
+    validate(doc, what=what)
+    return doc
+
+
+def _registries(registries):
+    """A RegistrySet whose first registry is the one written to."""
+    if isinstance(registries, RegistrySet):
+        return registries
+    return RegistrySet([registries if isinstance(registries, Registry) else Registry(registries)])
+
+
+def _stored(registries, schedule_id, version):
+    """The file already holding id@version anywhere in the set, or None."""
+    for registry in registries.registries:
+        path = registry.path_of(schedule_id, version)
+        if path.is_file():
+            return path
+    return None
+
+
+def _compare_stored(registries, doc):
+    """None when id@version is stored nowhere; else "present" or a conflict message."""
+    path = _stored(registries, doc["id"], doc["version"])
+    if path is None:
+        return None
+    if file_holds(path, doc):
+        return "present"
+    return _conflict(doc, path)
+
+
+def _conflict(doc, path):
+    return (f"conflict: {doc['id']}@v{doc['version']} is stored in {path} with different content; "
+            f"the local file was kept (versions are never overwritten)")
+
+
+# ---------------------------------------------------------------- pull
+
+@dataclass
+class PullReport:
+    source: str
+    target: Path
+    installed: list = field(default_factory=list)  # refs like "sdxl@v2"
+    present: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # one line each: "<ref>: <what is wrong>"
+
+    def summary(self):
+        text = (f"pulled {len(self.installed)} new schedule file(s) from {self.source} into {self.target}; "
+                f"{len(self.present)} already present")
+        if self.problems:
+            text += f"; {len(self.problems)} rejected (first: {self.problems[0]})"
+        return text
+
+
+def pull(url, registries, ids=None, downloader=None):
+    """Download a remote registry's index and the files it lists (only `ids` when given), check
+    each against the index's sha256 and the schema, and install new versions into the first
+    registry of `registries` (a Registry, a folder or a RegistrySet). A version stored anywhere
+    in the set with other content is a conflict: reported, never overwritten. Problems with one
+    file are reported in the PullReport; a bad index or URL raises AYSError."""
+    registries = _registries(registries)
+    target = registries.registries[0]
+    downloader = downloader or Downloader()
+    base = base_url(url)
+    entries = _remote_entries(downloader, base, ids)
+    report = PullReport(base, target.root)
+    arrived = []
+    for entry in entries:
+        ref = f"{entry['id']}@v{entry['version']}"
+        try:
+            doc = _fetch_new(downloader, base, entry, registries)
+        except AYSError as exc:
+            report.problems.append(f"{ref}: {exc}")
+            continue
+        if doc is None:
+            report.present.append(ref)
+        else:
+            arrived.append(doc)
+    for doc, status in zip(arrived, target.install(arrived) if arrived else []):
+        ref = f"{doc['id']}@v{doc['version']}"
+        if status == "conflict":  # someone installed that version since we looked
+            report.problems.append(f"{ref}: {_conflict(doc, target.path_of(doc['id'], doc['version']))}")
+        else:
+            (report.installed if status == "installed" else report.present).append(ref)
+    return report
+
+
+def _remote_entries(downloader, base, ids):
+    url = base + "index.json"
+    index = parse_json(downloader.get(url, MAX_INDEX_BYTES), what=url, limit=MAX_INDEX_BYTES)
+    validate_index(index, what=url)
+    entries = index["schedules"]
+    if ids:
+        wanted = {parse_ref(i)[0] for i in ids}
+        missing = wanted - {e["id"] for e in entries}
+        if missing:
+            raise AYSError(f"{url} lists no schedule {', '.join(sorted(missing))}")
+        entries = [e for e in entries if e["id"] in wanted]
+    return entries
+
+
+def _fetch_new(downloader, base, entry, registries):
+    """The checked document for an index entry, or None when the same file is already stored."""
+    schedule_id, version = entry["id"], entry["version"]
+    expected_path = f"{schedule_id}/v{version}.json"
+    if entry["path"] != expected_path:
+        raise AYSError(f"index gives path {entry['path']!r}, which is not {expected_path!r}")
+    stored = _stored(registries, schedule_id, version)
+    if stored is not None and sha256_bytes(stored.read_bytes()) == entry["sha256"]:
+        return None  # pulling twice downloads nothing
+    url = base + expected_path
+    data = downloader.get(url, MAX_FILE_BYTES)
+    if sha256_bytes(data) != entry["sha256"]:
+        raise AYSError(f"{url}: sha256 {sha256_bytes(data)} differs from the index's {entry['sha256']}")
+    doc = check_schedule_bytes(data, what=url)
+    if (doc["id"], doc["version"]) != (schedule_id, version):
+        raise AYSError(f"{url} holds {doc['id']}@v{doc['version']}, not the {schedule_id}@v{version} its path names")
+    state = _compare_stored(registries, doc)
+    if state == "present":
+        return None
+    if state is not None:
+        raise AYSError(state)
+    return doc
+
+
+def pull_summary(url, registry, ids=None, downloader=None):
+    """Pull and describe the outcome in one line; never raises (for the WebUI, where a failed
+    pull must not break start-up or the settings page)."""
+    try:
+        return "AYS: " + pull(url, registry, ids=ids, downloader=downloader).summary()
+    except AYSError as exc:
+        return f"AYS: pull from {str(url)[:200]} failed: {exc}"
+    except Exception as exc:  # noqa: BLE001 -- a bug here must still cost only a console line
+        return f"AYS: pull from {str(url)[:200]} failed unexpectedly: {type(exc).__name__}: {exc}"
+
+
+def pull_in_background(url, registry, log=print, ids=None, downloader=None):
+    """Run `pull_summary` on a daemon thread (a pull at WebUI start never delays start-up) and
+    hand its one line to `log`. Returns the started thread."""
+    thread = threading.Thread(target=lambda: log(pull_summary(url, registry, ids=ids, downloader=downloader)),
+                              name="ays-pull", daemon=True)
+    thread.start()
+    return thread
+
+
+# ---------------------------------------------------------------- import / export
+
+def import_file(path, registries):
+    """Check a schedule file exactly like a pulled one and install it at its own version into the
+    first registry of `registries`. Returns (Schedule path, "installed" | "present")."""
+    registries = _registries(registries)
+    target = registries.registries[0]
+    what = "standard input" if str(path) == "-" else str(path)
+    doc = check_schedule_bytes(_read_capped(path), what)
+    state = _compare_stored(registries, doc)
+    if state is not None and state != "present":
+        raise AYSError(f"{state}; to keep both, give the file another id or add it as the next version "
+                       f"with `ays registry publish`")
+    if state == "present":
+        return _stored(registries, doc["id"], doc["version"]), "present"
+    [status] = target.install([doc])
+    path = target.path_of(doc["id"], doc["version"])
+    if status == "conflict":
+        raise AYSError(_conflict(doc, path))
+    return path, status
+
+
+def _read_capped(path):
+    if str(path) == "-":
+        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise AYSError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AYSError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def export_file(ref, dest, registries, force=False):
+    """Write schedule `ref` ('sdxl', 'sdxl@2') to the file `dest` ('-': standard output) in the
+    canonical form; an existing file is only replaced with force. Returns the Schedule."""
+    schedule_id, version = parse_ref(ref)
+    schedule = _registries(registries).get(schedule_id, version)
+    data = dump_schedule(schedule.doc)
+    if str(dest) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return schedule
+    dest = Path(dest)
+    if dest.is_dir():
+        raise AYSError(f"{dest} is a folder; give a file name such as {dest / (schedule_id + '.json')}")
+    if dest.exists() and not force:
+        raise AYSError(f"{dest} already exists (use --force to replace it)")
+    atomic_write(dest, data)
+    return schedule
+
+
+# ---------------------------------------------------------------- serve
+
+class _ReadOnlyHandler(http.server.BaseHTTPRequestHandler):
+    """GET/HEAD of index.json (generated from the files) and <id>/v<N>.json; nothing else."""
+
+    registry = None  # set per server by make_server
+    quiet = False
+    server_version = "ays-registry"
+
+    def do_GET(self):
+        self._answer(with_body=True)
+
+    def do_HEAD(self):
+        self._answer(with_body=False)
+
+    def _answer(self, with_body):
+        data = self._content(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
+        if data is None:
+            self.send_error(404, "not a file of this registry")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        if with_body:
+            self.wfile.write(data)
+
+    def _content(self, path):
+        if path == "/index.json":
+            try:
+                return dump_index(self.registry.build_index())
+            except AYSError:
+                return None
+        parts = path.split("/")
+        match = VERSION_FILE.match(parts[-1])
+        if len(parts) != 3 or parts[0] or not ID_PATTERN.match(parts[1]) or not match:
+            return None
+        schedule_id, version = parts[1], int(match.group(1))
+        file = self.registry.path_of(schedule_id, version)
+        if not file.is_file() or not file.resolve().is_relative_to(self.registry.root.resolve()):
+            return None
+        with open(file, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        return data if len(data) <= MAX_FILE_BYTES else None
+
+    def log_message(self, format, *args):
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(registry, host="127.0.0.1", port=8000, quiet=False):
+    """An HTTP server (not yet serving) that shares `registry` read-only; port 0 picks a free one."""
+    registry = registry if isinstance(registry, Registry) else Registry(registry)
+    if not registry.root.is_dir():
+        raise AYSError(f"no registry folder {registry.root}")
+    handler = type("Handler", (_ReadOnlyHandler,), {"registry": registry, "quiet": quiet})
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise AYSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server.daemon_threads = True
+    return server
+
+
+def server_url(server):
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
