@@ -7,6 +7,7 @@ redirects may not leave the host, each file must match the sha256 its index give
 schedule validator. Files reach the disk only through `Registry.install`: under the registry
 lock, atomically, at the sender's version number, never over a different file of that version.
 """
+import http.client
 import http.server
 import re
 import sys
@@ -49,13 +50,14 @@ class Downloader:
         """The body of `url`, at most `limit` bytes, or AYSError saying what went wrong."""
         import requests
 
-        session = self.session or requests.Session()
+        if self.session is None:
+            self.session = requests.Session()  # one per downloader: files reuse its connections
         problem = None
         for attempt in range(max(1, self.attempts)):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return self._get_once(session, url, limit)
+                return self._get_once(self.session, url, limit)
             except _Passing as exc:
                 problem = exc
         tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
@@ -77,9 +79,7 @@ class Downloader:
                 raise AYSError(f"{url}: {_reason(exc)}") from None
             with response:
                 if response.is_redirect:
-                    target = urllib.parse.urljoin(url, response.headers["Location"])
-                    _check_redirect(url, target)
-                    url = target
+                    url = _redirect_target(url, response.headers["Location"])
                     continue
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Passing(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
@@ -89,6 +89,8 @@ class Downloader:
         raise AYSError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     def _read_body(self, response, url, limit, started):
+        import urllib3
+
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise AYSError(f"{url}: too large ({declared} bytes, limit {limit})")
@@ -103,7 +105,7 @@ class Downloader:
         while True:
             try:
                 chunk = read_some(CHUNK_BYTES)
-            except Exception as exc:  # socket, http.client and urllib3 errors alike
+            except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
                 if "timed out" in str(exc).lower() or isinstance(exc, TimeoutError):
                     raise _Passing(f"no data for {self.timeout:g} s (after {size} bytes)") from None
                 raise _Passing(f"download truncated (connection closed after {size} bytes)") from None
@@ -136,25 +138,34 @@ def _reason(exc):
 
 
 def _origin(url):
-    parts = urllib.parse.urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed host or port
+        return None, None, None
+    return parts.scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
-def _check_redirect(url, target):
-    """Follow a redirect only on the same host (an upgrade from http to https is fine)."""
+def _redirect_target(url, location):
+    """Where a redirect leads, if it stays on the same host (an upgrade to https is fine)."""
+    try:
+        target = urllib.parse.urljoin(url, location)
+    except ValueError:
+        target = location
     scheme, host, port = _origin(url)
     new_scheme, new_host, new_port = _origin(target)
-    upgrade = (scheme, new_scheme) == ("http", "https")
-    if new_host != host or new_scheme not in ("http", "https") or (new_scheme != scheme and not upgrade) \
-            or (new_port != port and not upgrade):
+    same_origin = (new_scheme, new_host, new_port) == (scheme, host, port)
+    upgrade = (scheme, new_scheme) == ("http", "https") and new_host == host
+    if not (same_origin or upgrade):
         raise AYSError(f"{url}: redirect to another host refused ({target[:200]})")
+    return target
 
 
 def base_url(url):
     """The folder URL of a remote registry, ending in '/'; the URL of its index.json works too."""
-    parts = urllib.parse.urlsplit(str(url).strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    scheme, host, _ = _origin(str(url).strip())
+    parts = urllib.parse.urlsplit(str(url).strip()) if host else None
+    if scheme not in ("http", "https") or not host:
         raise AYSError(f"remote registry must be an http:// or https:// URL, got {str(url)[:200]!r}")
     if parts.query:
         raise AYSError(f"remote registry URL must not have a query (?...): {str(url)[:200]!r}")
