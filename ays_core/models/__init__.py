@@ -2,7 +2,9 @@
 denoiser following the contract in docs/ARCHITECTURE.md.
 
 Specs are `SCHEME:NAME[?key=value&...]`, e.g. `toy:gaussian`, `toy:gaussian?c=1&d=16`,
-`toy:gmm8x8?std=0.05&sigma_max=40`. Each scheme has one loader in LOADERS.
+`toy:gmm8x8?std=0.05&sigma_max=40`. Each scheme has one loader in LOADERS. A path to a
+checkpoint file (`*.safetensors`, e.g. the bundled ays_core/assets/digits_denoiser.safetensors)
+loads through ays_core.models.digits.
 """
 import math
 from urllib.parse import parse_qsl
@@ -60,8 +62,23 @@ def parse_spec(spec):
     return scheme, name, options
 
 
+def is_checkpoint_file(spec):
+    """A spec naming an ays checkpoint file (a *.safetensors path, or any existing file) rather
+    than SCHEME:NAME with a known scheme."""
+    import os
+
+    spec = str(spec)
+    if spec.partition(":")[0] in LOADERS:
+        return False
+    return spec.lower().endswith(".safetensors") or os.path.isfile(spec)
+
+
 def load_denoiser(spec, device=None):
     """The denoiser a model spec names, on `device` (CPU by default)."""
+    if is_checkpoint_file(spec):
+        from .digits import load_denoiser_file
+
+        return load_denoiser_file(str(spec), device=device)
     scheme, name, options = parse_spec(spec)
     if scheme not in LOADERS:
         raise AYSError(f"unknown model scheme {scheme!r} in {spec!r}; known: {', '.join(sorted(LOADERS))}")
