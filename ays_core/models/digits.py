@@ -226,11 +226,47 @@ def load_network(path, kind):
     return network
 
 
-def load_denoiser_file(path):
-    """The denoiser of a checkpoint file: D(x, sigma) with sigma_min, sigma_max, model_info."""
-    denoiser = load_network(path, "denoiser")
-    denoiser.model_info = dict(denoiser.model_info, checkpoint=os.path.basename(path))
+def load_denoiser_file(path, device=None):
+    """The denoiser of a checkpoint file: D(x, sigma) with sigma_min, sigma_max, data_shape and
+    model_info (family = the config's name, the file's sha256). A checkpoint whose config names a
+    dataset this module knows also gets `sample_data` (draws from that dataset's "train" half),
+    the x0 source `ays optimize` uses by default."""
+    denoiser = load_network(path, "denoiser").to(device or "cpu")
+    config = denoiser.config
+    denoiser.model_info = {
+        "family": _family_id(config.get("name", "")), "prediction": "edm", "name": os.path.basename(path),
+        "sha256": file_sha256(path), "sigma_min": denoiser.sigma_min, "sigma_max": denoiser.sigma_max,
+        "dataset": config.get("dataset", ""),
+    }
+    if config.get("dataset") == DIGITS_DATASET and tuple(config["data_shape"]) == (1, 8, 8):
+        denoiser.model_info["data"] = f"{DIGITS_DATASET}, train half (split seed {DIGITS_SPLIT_SEED})"
+        denoiser.sample_data = rows_sampler(digits_split("train")[0])
     return denoiser
+
+
+def rows_sampler(data):
+    """f(n, generator) drawing n rows of `data` with replacement."""
+
+    def sample_data(n, generator=None):
+        return data[torch.randint(len(data), (n,), generator=generator)]
+
+    return sample_data
+
+
+def _family_id(name):
+    """A registry-safe id from a free-form model name ('digits-8x8-mlp' stays as it is)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-_")
+    return cleaned[:64] or "checkpoint"
+
+
+def file_sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_feature_network(path=BUNDLED_FEATURES):
