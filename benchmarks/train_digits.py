@@ -1,6 +1,6 @@
 """Train the bundled digits denoiser and its feature network, reproducibly from a seed, on CPU.
 
-    .venv/bin/python benchmarks/train_digits.py [--seed 0] [--steps 4000] [--out-dir ays_core/assets]
+    .venv/bin/python benchmarks/train_digits.py [--seed 0] [--steps 6000] [--out-dir ays_core/assets]
 
 The denoiser learns the "train" half of scikit-learn's 8x8 digits with the EDM loss; the feature
 network (a digit classifier) learns the "heldout" half, and its accuracy is reported on the train
@@ -22,7 +22,7 @@ from ays_core.models.digits import (  # noqa: E402
 
 DENOISER_CONFIG = {
     "kind": "denoiser", "name": "digits-8x8-mlp", "dataset": DIGITS_DATASET, "data_shape": [1, 8, 8],
-    "width": 384, "depth": 4, "emb_dim": 64, "sigma_data": 0.75, "sigma_min": 0.002, "sigma_max": 80.0,
+    "width": 256, "depth": 4, "emb_dim": 64, "sigma_data": 0.75, "sigma_min": 0.002, "sigma_max": 80.0,
 }
 FEATURES_CONFIG = {
     "kind": "classifier", "name": "digits-8x8-classifier", "dataset": DIGITS_DATASET, "data_shape": [1, 8, 8],
@@ -78,7 +78,7 @@ def train_classifier(images, labels, steps, batch, generator, noise_std=0.1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=4000, help="denoiser training steps")
+    parser.add_argument("--steps", type=int, default=6000, help="denoiser training steps")
     parser.add_argument("--classifier-steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--out-dir", default=ASSETS_DIR)
