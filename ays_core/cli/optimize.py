@@ -1,8 +1,10 @@
 """`ays optimize`: optimize a schedule for a model, write it as a schedule file, optionally publish it."""
 import json
+import sys
 from pathlib import Path
 
 from ..errors import AYSError
+from . import latent_options
 
 SETTINGS_KEYS = ("mode", "seed", "steps", "refine", "early_stop", "patience", "validation_samples", "reference_steps")
 
@@ -50,6 +52,7 @@ def add_parser(subparsers, common):
     p.add_argument("--log", metavar="FILE",
                    help="KLUB and validation curves as JSON (default: the --out file with .log.json)")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
+    latent_options.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -77,17 +80,25 @@ def run(args):
             device = torch.device(args.device)
         except RuntimeError:
             raise AYSError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if args.dry_run:
+        return latent_options.dry_run(args, device)
     model = load_denoiser(args.model, device=device)
+    latent = latent_options.prepare(args, model, device)  # x0 bank, batch sizes; {} for other models
     info = dict(getattr(model, "model_info", None) or {})
     schedule_id = check_id(args.id or info.get("family", "custom"))
     out, state, log = _paths(args, schedule_id)
     if distributed.is_main() and state.exists() and not args.resume:
         print(f"ays: starting over; {state} from an earlier run is replaced (--resume continues it)")
-    result = optimize(model, args.steps, mode=args.mode, solver=args.solver, samples=args.samples, seed=args.seed,
-                      early_stop=args.early_stop, patience=args.patience, refine=args.refine,
-                      max_iterations=args.max_iterations, sigma_min=args.sigma_min, sigma_max=args.sigma_max,
-                      validation_samples=args.validation_samples, state_path=state, resume=args.resume,
-                      device=device)
+    try:
+        result = optimize(model, args.steps, mode=args.mode, solver=args.solver, samples=args.samples,
+                          seed=args.seed, early_stop=args.early_stop, patience=args.patience, refine=args.refine,
+                          max_iterations=args.max_iterations, sigma_min=args.sigma_min, sigma_max=args.sigma_max,
+                          validation_samples=args.validation_samples, state_path=state, resume=args.resume,
+                          device=device, **latent)
+    except KeyboardInterrupt:
+        if distributed.is_main() and state.exists():
+            print(f"ays: progress saved in {state}; run the same command with --resume to continue", file=sys.stderr)
+        raise
     if not distributed.is_main():
         return 0
     settings = {key: result.settings[key] for key in SETTINGS_KEYS}

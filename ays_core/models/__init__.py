@@ -86,3 +86,19 @@ def load_denoiser(spec, device=None):
     if options:
         raise AYSError(f"model {scheme}:{name} has no option(s) {', '.join(sorted(options))}")
     return model
+
+
+def _load_diffusers(name, options, device):
+    from .diffusers_adapter import load_diffusers_denoiser
+
+    return load_diffusers_denoiser(name, options, device)
+
+
+def _load_architecture(name, options, device):
+    from .architectures import architecture
+
+    architecture(name)  # unknown names get the list of known ones
+    raise AYSError(f"arch:{name} is a model's shape without weights: use it with --dry-run")
+
+
+LOADERS.update({"diffusers": _load_diffusers, "arch": _load_architecture})

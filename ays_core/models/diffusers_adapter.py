@@ -12,9 +12,9 @@ Everything is read with local_files_only: nothing is downloaded. The parts are p
 CompVis interface (`DiffusersLatentModel`) and driven by ldm.LatentDiffusionDenoiser, so diffusers
 and WebUI checkpoints go through the same k-diffusion wrappers.
 
-Options after '?': dtype=fp16|bf16|fp32 (default fp16 on CUDA, fp32 elsewhere), cfg=SCALE
-(default 7), negative=TEXT, sha256=HEX (the registry key; default: sha256 of the checkpoint file,
-or of the UNet weights file of a folder), resolution=PIXELS, config=DIR, scheduler=DIR.
+Options after '?': dtype=fp16|bf16|fp32 (default fp16 on CUDA, fp32 elsewhere), sha256=HEX (the
+registry key; default: sha256 of the checkpoint file, or of the UNet weights file of a folder),
+config=DIR, scheduler=DIR. Guidance scale, negative prompt and resolution are `ays optimize` flags.
 """
 import hashlib
 import json
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AYSError
-from .ldm import DEFAULT_CFG_SCALE, LatentDiffusionDenoiser
+from .ldm import LatentDiffusionDenoiser
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v"}
@@ -71,7 +71,10 @@ class DiffusersLatentModel:
         return self.unet.device
 
     def parameters(self):
-        return self.unet.parameters()
+        """Every weight held in memory (UNet first, so its dtype is the model's dtype)."""
+        for module in (self.unet, self.vae, *self.text_encoders):
+            if module is not None:
+                yield from module.parameters()
 
     @property
     def latent_shape(self):
@@ -187,7 +190,7 @@ def _load(component_class, folder, dtype, device, subfolder=None):
     return model.to(device).eval() if hasattr(model, "to") else model
 
 
-def load_pipeline_folder(folder, dtype, device, resolution=None):
+def load_pipeline_folder(folder, dtype, device):
     diffusers = require_diffusers()
     import transformers
 
@@ -204,16 +207,16 @@ def load_pipeline_folder(folder, dtype, device, resolution=None):
             encoders.append(_load(encoder_class, folder, dtype, device, f"text_encoder{suffix}"))
             tokenizers.append(_load(transformers.CLIPTokenizer, folder, None, device, f"tokenizer{suffix}"))
     scheduler = read_config(Path(folder) / "scheduler" / "scheduler_config.json", "scheduler")
-    return DiffusersLatentModel(unet, scheduler, vae, encoders, tokenizers, resolution)
+    return DiffusersLatentModel(unet, scheduler, vae, encoders, tokenizers)
 
 
-def load_unet_folder(folder, dtype, device, scheduler_dir=None, resolution=None):
+def load_unet_folder(folder, dtype, device, scheduler_dir=None):
     diffusers = require_diffusers()
     unet = _load(diffusers.UNet2DConditionModel, folder, dtype, device)
-    return DiffusersLatentModel(unet, scheduler_config_near(folder, scheduler_dir), resolution=resolution)
+    return DiffusersLatentModel(unet, scheduler_config_near(folder, scheduler_dir))
 
 
-def load_single_file(path, dtype, device, config_dir=None, resolution=None):
+def load_single_file(path, dtype, device, config_dir=None):
     diffusers = require_diffusers()
     pipeline_class = diffusers.StableDiffusionPipeline
     if config_dir:
@@ -230,21 +233,21 @@ def load_single_file(path, dtype, device, config_dir=None, resolution=None):
     encoders = [e.to(device).eval() for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
     tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
     return DiffusersLatentModel(pipe.unet.to(device).eval(), dict(pipe.scheduler.config), pipe.vae.to(device).eval(),
-                                encoders, tokenizers, resolution)
+                                encoders, tokenizers)
 
 
-def load_latent_model(path, dtype, device, config_dir=None, scheduler_dir=None, resolution=None):
+def load_latent_model(path, dtype, device, config_dir=None, scheduler_dir=None):
     """(DiffusersLatentModel, checkpoint sha256, display name) for a path as described above."""
     path = Path(path).expanduser()
     if path.is_file():
         if path.suffix not in WEIGHT_SUFFIXES:
             raise AYSError(f"{path} is not a checkpoint file ({', '.join(WEIGHT_SUFFIXES)}) or a diffusers folder")
-        model = load_single_file(path, dtype, device, config_dir, resolution)
+        model = load_single_file(path, dtype, device, config_dir)
         return model, file_sha256(path), path.stem
     if (path / "model_index.json").is_file():
-        return load_pipeline_folder(path, dtype, device, resolution), file_sha256(weights_file(path / "unet")), path.name
+        return load_pipeline_folder(path, dtype, device), file_sha256(weights_file(path / "unet")), path.name
     if (path / "config.json").is_file():
-        model = load_unet_folder(path, dtype, device, scheduler_dir, resolution)
+        model = load_unet_folder(path, dtype, device, scheduler_dir)
         return model, file_sha256(weights_file(path)), path.name
     if not path.exists():
         raise AYSError(f"diffusers model {path}: no such file or folder")
@@ -265,17 +268,10 @@ def load_diffusers_denoiser(path, options, device=None):
     device = torch.device(device or "cpu")
     dtype = pick_dtype(options.pop("dtype", None), device)
     sha256 = options.pop("sha256", None)
-    resolution = options.pop("resolution", None)
-    if resolution is not None:
-        if not str(resolution).isdigit() or not 64 <= int(resolution) <= 4096 or int(resolution) % 8:
-            raise AYSError(f"resolution must be a multiple of 8 between 64 and 4096, got {resolution!r}")
-        resolution = int(resolution)
-    cfg = options.pop("cfg", DEFAULT_CFG_SCALE)
-    negative = options.pop("negative", "")
+    if sha256:
+        sha256 = check_sha256(sha256)
     model, file_hash, name = load_latent_model(path, dtype, device, options.pop("config", None),
-                                               options.pop("scheduler", None), resolution)
-    sha256 = check_sha256(sha256) if sha256 else file_hash
-    denoiser = LatentDiffusionDenoiser(model, prompts=[""], negative_prompt=negative, cfg_scale=cfg,
-                                       info={"sha256": sha256, "name": name[:256]})
+                                               options.pop("scheduler", None))
+    denoiser = LatentDiffusionDenoiser(model, info={"sha256": sha256 or file_hash, "name": name[:256]})
     denoiser.data_shape = model.latent_shape
     return denoiser

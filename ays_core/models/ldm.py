@@ -108,6 +108,9 @@ class LatentDiffusionDenoiser:
         self.sigma_table = table
         self.sigma_min, self.sigma_max = float(table[0]), float(table[-1])
         self.cfg_scale = check_cfg_scale(cfg_scale)
+        self.max_rows = None  # UNet rows per forward; None: the whole batch at once
+        self.on_evaluate = None  # progress hook: called with the number of samples of each call
+        self.data_shape = None  # latent shape [C, H, W], known once the resolution is (set_resolution)
         self.negative_prompt = negative_prompt
         self.set_prompts(prompts)
         self.model_info = {"family": guess_family(self.cond, prediction), "prediction": prediction,
@@ -116,6 +119,15 @@ class LatentDiffusionDenoiser:
     @property
     def device(self):
         return self.wrapped.sigmas.device
+
+    def set_resolution(self, pixels):
+        """Image side the model runs at: latents are pixels / 8 (SDXL's size conditioning follows)."""
+        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels % 8 or not 64 <= pixels <= 4096:
+            raise AYSError(f"resolution must be a multiple of 8 between 64 and 4096, got {pixels!r}")
+        if hasattr(self.model, "resolution"):
+            self.model.resolution = pixels
+        channels = self.data_shape[0] if self.data_shape else 4
+        self.data_shape = (channels, pixels // 8, pixels // 8)
 
     @property
     def rows_per_sample(self):
@@ -147,6 +159,18 @@ class LatentDiffusionDenoiser:
         cond_index = torch.as_tensor(cond_index).long().cpu()
         if cond_index.numel() and (cond_index.min() < 0 or cond_index.max() >= len(self.prompts)):
             raise AYSError(f"prompt index out of range (the bank holds {len(self.prompts)} prompts)")
+        if batch == 0:
+            return x.float()
+        # Callers (samplers, the estimator) may hand over more rows than fit the GPU at once.
+        step = max(1, self.max_rows // self.rows_per_sample) if self.max_rows else batch
+        out = torch.cat([self._guided(x[i:i + step], sigma[i:i + step], cond_index[i:i + step])
+                         for i in range(0, batch, step)])
+        if self.on_evaluate is not None:
+            self.on_evaluate(batch)
+        return out
+
+    def _guided(self, x, sigma, cond_index):
+        batch = len(x)
         cond = self.conditioning(cond_index)
         autocast = x.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
         with torch.no_grad(), torch.autocast(x.device.type, dtype=self.dtype, enabled=autocast):
