@@ -187,10 +187,11 @@ def check_schedule_bytes(data, what):
 
 
 def _registries(registries):
-    """A RegistrySet whose first registry is the one written to."""
+    """A RegistrySet whose first registry is the one written to, from a RegistrySet, a Registry,
+    a folder, or a list of folders (the WebUI's search order)."""
     if isinstance(registries, RegistrySet):
         return registries
-    return RegistrySet([registries if isinstance(registries, Registry) else Registry(registries)])
+    return RegistrySet(registries if isinstance(registries, (list, tuple)) else [registries])
 
 
 def _stored(registries, schedule_id, version):
@@ -238,9 +239,9 @@ class PullReport:
 def pull(url, registries, ids=None, downloader=None):
     """Download a remote registry's index and the files it lists (only `ids` when given), check
     each against the index's sha256 and the schema, and install new versions into the first
-    registry of `registries` (a Registry, a folder or a RegistrySet). A version stored anywhere
-    in the set with other content is a conflict: reported, never overwritten. Problems with one
-    file are reported in the PullReport; a bad index or URL raises AYSError."""
+    registry of `registries` (a Registry, a folder, a list of folders or a RegistrySet). A
+    version stored anywhere in them with other content is a conflict: reported, never
+    overwritten. Problems with one file go into the PullReport; a bad URL or index raises AYSError."""
     registries = _registries(registries)
     target = registries.registries[0]
     downloader = downloader or Downloader()
