@@ -307,21 +307,21 @@ def _fetch_new(downloader, base, entry, registries):
     return doc
 
 
-def pull_summary(url, registry, ids=None, downloader=None):
+def pull_summary(url, registries, ids=None, downloader=None):
     """Pull and describe the outcome in one line; never raises (for the WebUI, where a failed
     pull must not break start-up or the settings page)."""
     try:
-        return "AYS: " + pull(url, registry, ids=ids, downloader=downloader).summary()
+        return "AYS: " + pull(url, registries, ids=ids, downloader=downloader).summary()
     except AYSError as exc:
         return f"AYS: pull from {str(url)[:200]} failed: {exc}"
     except Exception as exc:  # noqa: BLE001 -- a bug here must still cost only a console line
         return f"AYS: pull from {str(url)[:200]} failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
-def pull_in_background(url, registry, log=print, ids=None, downloader=None):
+def pull_in_background(url, registries, log=print, ids=None, downloader=None):
     """Run `pull_summary` on a daemon thread (a pull at WebUI start never delays start-up) and
     hand its one line to `log`. Returns the started thread."""
-    thread = threading.Thread(target=lambda: log(pull_summary(url, registry, ids=ids, downloader=downloader)),
+    thread = threading.Thread(target=lambda: log(pull_summary(url, registries, ids=ids, downloader=downloader)),
                               name="ays-pull", daemon=True)
     thread.start()
     return thread
@@ -330,18 +330,19 @@ def pull_in_background(url, registry, log=print, ids=None, downloader=None):
 # ---------------------------------------------------------------- import / export
 
 def import_file(path, registries):
-    """Check a schedule file exactly like a pulled one and install it at its own version into the
-    first registry of `registries`. Returns (Schedule path, "installed" | "present")."""
+    """Check a schedule file ('-': standard input) exactly like a pulled one and install it at its
+    own version into the first registry of `registries`. Returns (the stored file's path,
+    "installed" or "present")."""
     registries = _registries(registries)
     target = registries.registries[0]
     what = "standard input" if str(path) == "-" else str(path)
     doc = check_schedule_bytes(_read_capped(path), what)
     state = _compare_stored(registries, doc)
-    if state is not None and state != "present":
-        raise AYSError(f"{state}; to keep both, give the file another id or add it as the next version "
-                       f"with `ays registry publish`")
     if state == "present":
         return _stored(registries, doc["id"], doc["version"]), "present"
+    if state is not None:
+        raise AYSError(f"{state}; to keep both, give the file another id or add it as the next version "
+                       f"with `ays registry publish`")
     [status] = target.install([doc])
     path = target.path_of(doc["id"], doc["version"])
     if status == "conflict":
