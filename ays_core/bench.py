@@ -46,7 +46,6 @@ SAMPLERS = {s.name: s for s in (
     Sampler("heun", 2, False),
     Sampler("dpm_2", 2, False),
     Sampler("lms", 1, False),
-    Sampler("dpmpp_2s_ancestral", 2, True),
     Sampler("dpmpp_2m", 1, False),
     Sampler("dpmpp_2m_sde", 1, True),
     Sampler("dpmpp_3m_sde", 1, True),
@@ -69,8 +68,9 @@ def sampler_nfe(name, steps):
 def steps_for_nfe(name, nfe):
     """The most steps whose NFE fits the budget: NFE for first-order samplers, (NFE + 1) // 2 for
     second-order ones (an even budget then leaves one call unused)."""
-    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
-        raise AYSError(f"NFE must be a whole number >= 1, got {nfe!r}")
+    # k-diffusion's SDE multistep samplers fail on a single step, so every budget buys at least 2 calls.
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 2:
+        raise AYSError(f"NFE must be a whole number >= 2, got {nfe!r}")
     per_step = get_sampler(name).evals_per_step
     return (nfe - 1) // per_step + 1
 
@@ -97,12 +97,13 @@ def split_convention(spec):
     return spec, None
 
 
-def schedule_sigmas(spec, steps, sigma_min, sigma_max):
+def schedule_sigmas(spec, steps, sigma_min, sigma_max, registry=None):
     """Sampling sigmas (steps + 1 values ending in 0) on the model's range for a schedule spec:
     a baseline name, a registry id ('sd15', 'sd15@1') or a schedule file, optionally suffixed
     ':ays' or ':a1111' for the step convention. Stored schedules default to 'ays'; baselines
     default to k-diffusion's own form (n points, then 0), and ':ays' gives them the stored-schedule
-    treatment (n + 1 points, the last replaced by 0) so both conventions can be compared."""
+    treatment (n + 1 points, the last replaced by 0) so both conventions can be compared.
+    `registry`: a registry folder searched before the shipped one."""
     from . import BASELINES, schedule
 
     name, convention = split_convention(spec)
@@ -112,7 +113,8 @@ def schedule_sigmas(spec, steps, sigma_min, sigma_max):
             sigmas[-1] = 0.0
             return sigmas
         return schedule(name, steps, sigma_min=sigma_min, sigma_max=sigma_max)
-    return schedule(name, steps, convention=convention or "ays", sigma_min=sigma_min, sigma_max=sigma_max)
+    return schedule(name, steps, convention=convention or "ays", sigma_min=sigma_min, sigma_max=sigma_max,
+                    registry=registry)
 
 
 def schedule_label(spec):
@@ -332,8 +334,9 @@ class BenchResult:
 def validate_request(schedules, samplers, nfes, samples, seeds):
     if not schedules:
         raise AYSError("give at least one schedule")
-    if len(set(schedules)) != len(schedules):
-        raise AYSError("a schedule is listed twice")
+    labels = [schedule_label(spec) for spec in schedules]
+    if len(set(labels)) != len(labels):
+        raise AYSError(f"schedules must have distinct names, got {', '.join(labels)}")
     for name in samplers:
         get_sampler(name)
     for nfe in nfes:
@@ -345,7 +348,7 @@ def validate_request(schedules, samplers, nfes, samples, seeds):
 
 
 def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 10), samples=1000, seeds=3,
-              seed=0, reference_steps=100, progress=True):
+              seed=0, reference_steps=100, registry=None, progress=True):
     """Sample every (seed, sampler, NFE, schedule) cell from the same noise and score it."""
     from tqdm import tqdm
 
@@ -355,7 +358,8 @@ def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 1
     labels = [schedule_label(spec) for spec in schedules]
     max_steps = max(nfes)
     # Resolve every schedule before any sampling, so a bad id fails at once.
-    plotted = {label: schedule_sigmas(spec, max_steps, sigma_min, sigma_max) for spec, label in zip(schedules, labels)}
+    plotted = {label: schedule_sigmas(spec, max_steps, sigma_min, sigma_max, registry)
+               for spec, label in zip(schedules, labels)}
     shape = data_shape(denoiser)
     scorer = scorer_for(denoiser, samples, seed)
     rows, examples = [], {}
@@ -372,7 +376,7 @@ def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 1
             for nfe in nfes:
                 steps = steps_for_nfe(sampler, nfe)
                 for spec, label in zip(schedules, labels):
-                    sigmas = schedule_sigmas(spec, steps, sigma_min, sigma_max)
+                    sigmas = schedule_sigmas(spec, steps, sigma_min, sigma_max, registry)
                     result, calls = run_sampler(denoiser, sampler, sigmas, x_start, run_seed, (sigma_min, sigma_max))
                     if seed_index == 0 and nfe == nfes[0]:
                         examples[(sampler, label)] = result

@@ -9,7 +9,7 @@ import sys
 
 from ..errors import AYSError
 
-COMMANDS = ("schedule", "registry", "plot", "optimize")  # module names under ays_core.cli, in --help order
+COMMANDS = ("schedule", "registry", "plot", "optimize", "bench")  # module names under ays_core.cli, in --help order
 
 
 def common_options():

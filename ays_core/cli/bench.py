@@ -1,0 +1,79 @@
+"""`ays bench`: sample with k-diffusion's samplers at equal NFE and score schedules against each other."""
+from ..errors import AYSError
+
+DEFAULT_SCHEDULES = "karras,exponential,kl_optimal"
+DEFAULT_SAMPLERS = "euler,dpmpp_2m,dpmpp_2m_sde"
+
+
+def add_parser(subparsers, common):
+    from ..bench import SAMPLERS
+
+    p = subparsers.add_parser(
+        "bench", parents=[common], help="compare schedules: sample, score, tabulate, plot",
+        description="Sample the model with k-diffusion's own samplers for every schedule, sampler and NFE "
+                    "budget, from the same noise, and score the samples: NLL and sliced Wasserstein for toys "
+                    "with a known density, Frechet distance and KID in a feature network's space for digits "
+                    "checkpoints, and for every model the distance to a many-step run from the same noise. "
+                    "Prints a Markdown table (mean and 95% confidence interval over seeds) and writes it with "
+                    "CSV, JSON and PNG plots to --out.")
+    p.add_argument("--model", required=True, metavar="SPEC",
+                   help="toy:gaussian, toy:gmm8x8[?std=..], or a checkpoint file such as "
+                        "ays_core/assets/digits_denoiser.safetensors")
+    p.add_argument("--schedules", default=DEFAULT_SCHEDULES, metavar="ID[,ID...]",
+                   help="baselines (karras, exponential, kl_optimal, ...), registry ids (sd15, sd15@1; rescaled to "
+                        "the model's sigma range) or schedule files; suffix ':ays' or ':a1111' picks the step "
+                        f"convention (default: {DEFAULT_SCHEDULES})")
+    p.add_argument("--samplers", default=DEFAULT_SAMPLERS, metavar="NAME[,NAME...]",
+                   help=f"k-diffusion samplers: {', '.join(SAMPLERS)} (default: {DEFAULT_SAMPLERS})")
+    p.add_argument("--nfe", default="6,8,10", metavar="N[,N...]",
+                   help="denoiser-call budgets; second-order samplers (heun, dpm_2) take "
+                        "(N + 1) // 2 steps, 2 calls each except the last (default: 6,8,10)")
+    p.add_argument("--samples", type=int, default=1000, metavar="N", help="samples per cell and seed (default 1000)")
+    p.add_argument("--seeds", type=int, default=3, metavar="K",
+                   help="independent noise seeds, for the confidence interval (default 3)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="first seed (default 0); same seed, same numbers")
+    p.add_argument("--reference-steps", type=int, default=100, metavar="N",
+                   help="steps of the reference run each sample is compared with (default 100)")
+    p.add_argument("--out", default="out/bench", metavar="DIR", help="output folder (default: out/bench)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def parse_list(text, option):
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise AYSError(f"{option} takes a comma-separated list without empty entries, got {text!r}")
+    return items
+
+
+def parse_nfe(text):
+    values = []
+    for item in parse_list(text, "--nfe"):
+        try:
+            values.append(int(item))
+        except ValueError:
+            raise AYSError(f"--nfe takes whole numbers, got {item!r}") from None
+        if values[-1] < 2:
+            raise AYSError(f"--nfe values must be >= 2, got {values[-1]}")
+    return values
+
+
+def run(args):
+    from ..bench import run_bench, write_report, markdown_table
+    from ..models import load_denoiser
+
+    if args.reference_steps < 2:
+        raise AYSError(f"--reference-steps must be at least 2, got {args.reference_steps}")
+    schedules = parse_list(args.schedules, "--schedules")
+    samplers = parse_list(args.samplers, "--samplers")
+    nfes = parse_nfe(args.nfe)
+    model = load_denoiser(args.model)
+    result = run_bench(model, schedules, samplers, nfes, samples=args.samples, seeds=args.seeds, seed=args.seed,
+                       reference_steps=args.reference_steps, registry=args.registry, progress=args.progress)
+    written = write_report(result, args.out)
+    print(markdown_table(result))
+    print(f"table: {written['table']}")
+    print(f"numbers: {written['csv']}, {written['json']}")
+    plots = [str(path) for key, path in written.items() if str(path).endswith(".png")]
+    print(f"plots: {', '.join(plots)}")
+    return 0
