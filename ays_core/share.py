@@ -236,12 +236,15 @@ class PullReport:
         return text
 
 
-def pull(url, registries, ids=None, downloader=None):
+def pull(url, registries, ids=None, downloader=None, progress=False):
     """Download a remote registry's index and the files it lists (only `ids` when given), check
     each against the index's sha256 and the schema, and install new versions into the first
     registry of `registries` (a Registry, a folder, a list of folders or a RegistrySet). A
     version stored anywhere in them with other content is a conflict: reported, never
-    overwritten. Problems with one file go into the PullReport; a bad URL or index raises AYSError."""
+    overwritten. Problems with one file go into the PullReport; a bad URL or index raises AYSError.
+    `progress` shows a progress bar on a terminal."""
+    from tqdm import tqdm
+
     registries = _registries(registries)
     target = registries.registries[0]
     downloader = downloader or Downloader()
@@ -249,7 +252,7 @@ def pull(url, registries, ids=None, downloader=None):
     entries = _remote_entries(downloader, base, ids)
     report = PullReport(base, target.root)
     arrived = []
-    for entry in entries:
+    for entry in tqdm(entries, desc="pull", unit="file", leave=False, disable=None if progress else True):
         ref = f"{entry['id']}@v{entry['version']}"
         try:
             doc = _fetch_new(downloader, base, entry, registries)

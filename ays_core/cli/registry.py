@@ -150,7 +150,7 @@ def run_index(args):
 def run_pull(args):
     from ..share import Downloader, pull
 
-    report = pull(args.url, _registries(args), ids=args.ids,
+    report = pull(args.url, _registries(args), ids=args.ids, progress=True,
                   downloader=Downloader(timeout=args.timeout, attempts=args.retries + 1))
     for ref in report.installed:
         print(f"installed {ref}")
