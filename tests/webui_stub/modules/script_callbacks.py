@@ -6,7 +6,7 @@ Mirrors the registration functions the extension uses, `on_ui_settings(callback,
 `on_script_unloaded(callback, *, name=None)` (callback()), the WebUI-side callers of each, and
 `clear_callbacks()`, which scripts.load_scripts calls before (re)loading every script.
 """
-callback_map = {"ui_settings": [], "app_started": [], "model_loaded": [], "script_unloaded": []}
+callback_map = {"ui_settings": [], "app_started": [], "model_loaded": [], "script_unloaded": [], "ui_tabs": []}
 
 
 def clear_callbacks():
@@ -48,3 +48,15 @@ def model_loaded_callback(sd_model):
 def script_unloaded_callback():
     for callback in callback_map["script_unloaded"]:
         callback()
+
+
+def on_ui_tabs(callback, *, name=None):
+    """callback() returns a list of (gradio Blocks, tab title, element id)."""
+    callback_map["ui_tabs"].append(callback)
+
+
+def ui_tabs_callback():
+    tabs = []
+    for callback in callback_map["ui_tabs"]:
+        tabs += callback() or []
+    return tabs

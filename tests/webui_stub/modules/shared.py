@@ -97,3 +97,28 @@ opts = Options(builtin_options())
 sd_model = None
 device = "cpu"
 cmd_opts = types.SimpleNamespace(api=False, nowebui=False)
+
+
+class State:
+    """Stand-in for modules/shared_state.State (A1111 1.10): what the progress bar and the
+    Interrupt button read and write; begin() clears `interrupted`, end() clears the job."""
+
+    def __init__(self):
+        self.interrupted = False
+        self.job = ""
+        self.textinfo = None
+        self.jobs_run = []
+
+    def interrupt(self):
+        self.interrupted = True
+
+    def begin(self, job="(unknown)"):
+        self.interrupted = False
+        self.job = job
+        self.jobs_run.append(job)
+
+    def end(self):
+        self.job = ""
+
+
+state = State()
