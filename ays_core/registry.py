@@ -292,11 +292,13 @@ def atomic_write(path, data):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # disk full, a folder where the file should go, ...
+            raise AYSError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 
@@ -480,16 +482,21 @@ class Registry:
             validate(doc)
         statuses = []
         with self.lock():
-            for doc in docs:
-                path = self.path_of(doc["id"], doc["version"])
-                if path.exists():
-                    statuses.append("present" if file_holds(path, doc) else "conflict")
-                    continue
-                path.parent.mkdir(exist_ok=True)
-                atomic_write(path, dump_schedule(doc))
-                statuses.append("installed")
-            if "installed" in statuses:
-                self._write_index()
+            try:
+                for doc in docs:
+                    path = self.path_of(doc["id"], doc["version"])
+                    if path.exists():
+                        statuses.append("present" if file_holds(path, doc) else "conflict")
+                        continue
+                    try:
+                        path.parent.mkdir(exist_ok=True)
+                    except OSError as exc:
+                        raise AYSError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+                    atomic_write(path, dump_schedule(doc))
+                    statuses.append("installed")
+            finally:  # also after a failed write: the index lists what did land
+                if "installed" in statuses:
+                    self._write_index()
         return statuses
 
     def verify(self):

@@ -647,3 +647,27 @@ def test_processes_publishing_and_pulling_at_once(remote, tmp_path):
     assert sorted(d for d in descriptions if d != "remote-mine") == published
     assert len(local.versions("mine")) == len(descriptions) == len(set(local.versions("mine")))
     assert [p.name for p in local.root.rglob("*.tmp")] == []
+
+
+# ---------------------------------------------------------------- failures while writing
+
+def test_a_failed_write_leaves_nothing_behind(remote, tmp_path, monkeypatch):
+    import ays_core.registry as registry_module
+
+    remote.publish(doc_for("alpha"), doc_for("beta"))
+    local = Registry(tmp_path / "local")
+    real_replace = os.replace
+
+    def disk_full_for_beta(src, dst):
+        if "beta" in str(dst):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(registry_module.os, "replace", disk_full_for_beta)
+    with pytest.raises(AYSError, match="No space left"):
+        pull(remote.url, local, downloader=fast())
+    monkeypatch.undo()
+    assert [p.name for p in local.root.rglob("*") if p.name.endswith(".tmp")] == []
+    assert local.versions("beta") == [] and local.verify() == []  # alpha landed whole and is indexed
+    assert pull(remote.url, local, downloader=fast()).installed == ["beta@v1"]
+    assert local.verify() == []
