@@ -277,13 +277,17 @@ def _remote_entries(downloader, base, ids):
     index = parse_json(downloader.get(url, MAX_INDEX_BYTES), what=url, limit=MAX_INDEX_BYTES)
     validate_index(index, what=url)
     entries = index["schedules"]
-    if ids:
-        wanted = {parse_ref(i)[0] for i in ids}
-        missing = wanted - {e["id"] for e in entries}
-        if missing:
-            raise AYSError(f"{url} lists no schedule {', '.join(sorted(missing))}")
-        entries = [e for e in entries if e["id"] in wanted]
-    return entries
+    if not ids:
+        return entries
+    wanted = [parse_ref(ref) for ref in ids]  # 'sdxl' (every version) or 'sdxl@2'
+
+    def matches(entry, schedule_id, version):
+        return entry["id"] == schedule_id and version in (None, entry["version"])
+
+    missing = [ref for ref, (i, v) in zip(ids, wanted) if not any(matches(e, i, v) for e in entries)]
+    if missing:
+        raise AYSError(f"{url} lists no schedule {', '.join(missing)}")
+    return [e for e in entries if any(matches(e, i, v) for i, v in wanted)]
 
 
 def _fetch_new(downloader, base, entry, registries):

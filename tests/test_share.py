@@ -160,6 +160,10 @@ def test_pull_only_the_ids_asked_for(remote, tmp_path):
     local = Registry(tmp_path / "local")
     assert pull(remote.url, local, ids=["beta"], downloader=fast()).installed == ["beta@v1"]
     assert local.ids() == ["beta"]
+    remote.publish(doc_for("alpha"), doc_for("alpha", 2), doc_for("beta"))
+    assert pull(remote.url, local, ids=["alpha@2"], downloader=fast()).installed == ["alpha@v2"]
+    with pytest.raises(AYSError, match="lists no schedule alpha@3"):
+        pull(remote.url, local, ids=["alpha@3"], downloader=fast())
     with pytest.raises(AYSError, match="lists no schedule gamma"):
         pull(remote.url, local, ids=["gamma"], downloader=fast())
     with pytest.raises(AYSError, match="invalid schedule id"):

@@ -44,8 +44,8 @@ def add_parser(subparsers, common):
                     "the registry. A version stored locally with different content is a conflict: reported, "
                     "never overwritten. Pulling again is a no-op. Exit status 2 if anything was rejected.")
     a.add_argument("url", metavar="URL", help="folder URL of the remote registry (or the URL of its index.json)")
-    a.add_argument("--id", dest="ids", metavar="ID", action="append",
-                   help="pull only this schedule id (repeat for several)")
+    a.add_argument("--id", dest="ids", metavar="ID[@V]", action="append",
+                   help="pull only this schedule id, or one version of it (repeat for several)")
     a.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
                    help="seconds to wait for a connection or for data (default 10)")
     a.add_argument("--retries", type=int, choices=range(0, 11), default=2, metavar="N",
