@@ -237,8 +237,8 @@ def images_bank(denoiser, folder, *, resolution, count=None, seed=0, default_cap
 
     if count is not None:
         check_count(count)
-    if resolution % 8 or not 64 <= resolution <= 4096:
-        raise AYSError(f"resolution must be a multiple of 8 between 64 and 4096, got {resolution}")
+    if resolution % 8 or not 8 <= resolution <= 4096:
+        raise AYSError(f"resolution must be a multiple of 8 between 8 and 4096, got {resolution}")
     files = list_images(folder, count, seed)
     captions = [caption_of(p, default_caption) for p in files]
     prompts = sorted(set(captions))

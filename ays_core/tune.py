@@ -38,6 +38,7 @@ class JobSettings:
     steps: int = 10
     cfg_scale: float = 7.0
     samples: int = 1024             # x0 samples of the KLUB
+    validation_samples: int = 64    # early stopping: samples compared with the many-step reference
     data_samples: int = 256         # latents to draw from the model or encode (at most)
     mode: str = "fast"
     solver: str = "dpmpp_2m"
@@ -84,6 +85,7 @@ class JobSettings:
         get_sampler(self.solver)
         check_cfg_scale(self.cfg_scale)
         for name, low, high in (("steps", 2, 100), ("samples", 2, 1_000_000), ("data_samples", 1, 1_000_000),
+                                ("validation_samples", 1, 100_000),
                                 ("refine", 0, 4), ("seed", 0, 2 ** 31 - 1), ("resolution", 0, 4096)):
             value = getattr(self, name)
             if not low <= value <= high:
@@ -237,14 +239,14 @@ class Job:
                                 batch_size=per_batch, cache_dir=cache, should_stop=stop, on_progress=progress)
         expected = count_evaluations(steps=settings.steps, mode=settings.mode, samples=settings.samples,
                                      refine=settings.refine, early_stop=True, patience=5, max_iterations=300,
-                                     solver=settings.solver, validation_samples=64,
+                                     solver=settings.solver, validation_samples=settings.validation_samples,
                                      reference_steps=search.optimize.__kwdefaults__["reference_steps"],
                                      grid_size=search.optimize.__kwdefaults__["grid_size"])
         self._set(phase="optimizing", expected_evaluations=expected.low)
         denoiser.on_evaluate = self._count_evaluations
         result = search.optimize(denoiser, settings.steps, x0=bank, mode=settings.mode, solver=settings.solver,
                                  samples=settings.samples, seed=settings.seed, refine=settings.refine,
-                                 validation_samples=64, state_path=self.folder / STATE_FILE, resume=resume,
+                                 validation_samples=settings.validation_samples, state_path=self.folder / STATE_FILE, resume=resume,
                                  progress=False, device=denoiser.device, max_batch=per_batch,
                                  chunk_size=host_chunk_size(search.optimize.__kwdefaults__["grid_size"],
                                                             int(np.prod(denoiser.data_shape)), settings.samples))

@@ -122,8 +122,8 @@ class LatentDiffusionDenoiser:
 
     def set_resolution(self, pixels):
         """Image side the model runs at: latents are pixels / 8 (SDXL's size conditioning follows)."""
-        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels % 8 or not 64 <= pixels <= 4096:
-            raise AYSError(f"resolution must be a multiple of 8 between 64 and 4096, got {pixels!r}")
+        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels % 8 or not 8 <= pixels <= 4096:
+            raise AYSError(f"resolution must be a multiple of 8 between 8 and 4096, got {pixels!r}")
         if hasattr(self.model, "resolution"):
             self.model.resolution = pixels
         channels = self.data_shape[0] if self.data_shape else 4

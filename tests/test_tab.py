@@ -1,0 +1,151 @@
+"""The WebUI's "AYS" tab and its API routes (scripts/ays_tab.py over ays_core.tune.Job), on the
+stand-in WebUI with a tiny CompVis-style model as the loaded checkpoint: the k-diffusion wrapper
+path the WebUI samples with, end to end to a published schedule that "AYS" then uses."""
+import numpy as np
+import pytest
+import torch
+
+from ays_core.interp import resample
+from ays_core.registry import load_schedule
+from ays_core.tune import JobSettings
+from ays_core.errors import AYSError
+from tiny_ldm import TinyCompVisModel
+from webui_stub import webui_harness as harness
+
+SHA = "cd" * 32
+TAB_SCRIPT = harness.REPO / "scripts" / "ays_tab.py"
+QUICK = {"prompts": "a cat\na dog", "steps": 3, "samples": 16, "data_samples": 4, "refine": 0, "resolution": 64,
+         "validation_samples": 4}
+
+
+def tiny_checkpoint(sha256=SHA):
+    model = TinyCompVisModel()
+    model.sd_checkpoint_info = harness.checkpoint_info(sha256, "tiny.safetensors")
+    model.is_sd1, model.is_sd2, model.is_sdxl = True, False, False
+    return model
+
+
+@pytest.fixture
+def tab(tmp_path, monkeypatch):
+    monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "registry"))  # where `ays` and the tab publish
+    webui = harness.start_webui(sd_model=tiny_checkpoint(), extension_script=TAB_SCRIPT)
+    webui.ays.JOB = webui.ays.Job(tmp_path / "job", [])
+    yield webui
+    webui.ays.JOB.stop()
+    webui.ays.JOB.wait(60)
+    harness.stop_webui()
+
+
+def client_for(webui):
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    app = fastapi.FastAPI()
+    webui.script_callbacks.app_started_callback(None, app)
+    return TestClient(app)
+
+
+def test_tab_is_added_with_its_controls(tab):
+    ((blocks, title, element_id),) = tab.script_callbacks.ui_tabs_callback()
+    assert title == "AYS" and element_id == "ays_optimize"
+    assert blocks.loads and blocks.loads[0][3] == 2  # live refresh every 2 s
+    checkpoint, status, curve, image = tab.ays.refresh()
+    assert "tiny.safetensors" in checkpoint and "cdcdcdcdcd" in checkpoint and "idle" in status
+
+
+def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
+    client = client_for(tab)
+    response = client.post("/ays/v1/optimize", json=QUICK)
+    assert response.status_code == 200 and response.json()["state"] == "running"
+    assert tab.ays.JOB.wait(600)
+    status = client.get("/ays/v1/optimize").json()
+    assert status["state"] == "done", status["message"]
+    assert status["history"] and status["evaluations"] > 0 and status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
+    assert tab.shared.state.jobs_run == ["ays_optimize"]  # it ran as a WebUI job under the queue lock
+    schedule = load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json")
+    assert schedule.model["sha256"] == SHA and len(schedule.sigmas) == 4
+    assert (tmp_path / "job" / "plot.png").stat().st_size > 0
+
+    harness.stop_webui()
+    webui = harness.start_webui(sd_model=tiny_checkpoint())
+    p = webui.processing.StableDiffusionProcessing(scheduler="AYS", steps=3)
+    processed = webui.processing.process_images(p)
+    assert f"AYS schedule: sd15-{SHA[:10]}@v1" in processed.infotext
+    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), resample(schedule.sigmas, 3), rtol=1e-4)
+
+
+def test_stop_keeps_the_work_and_resume_finishes_it(tab, tmp_path):
+    job = tab.ays.JOB
+    stop_after = {"calls": 0}
+    model = tab.shared.sd_model
+    original = model.apply_model
+
+    def apply_then_stop(*args, **kwargs):  # press "Stop" once the search has saved an iteration
+        stop_after["calls"] += 1
+        if stop_after["calls"] % 5 == 0 and len(job.history()) >= 2:
+            job.stop()
+        return original(*args, **kwargs)
+
+    model.apply_model = apply_then_stop
+    tab.ays.start({**QUICK, "samples": 8, "mode": "paper", "solver": "euler"})
+    assert job.wait(600)
+    status = job.status()
+    assert status["state"] == "stopped" and status["resumable"]
+    assert status["history"]  # iterations done before the stop are in the state file
+    assert job.saved_job()["state"] == "stopped"
+    model.apply_model = original
+
+    client = client_for(tab)
+    assert client.post("/ays/v1/optimize/resume").status_code == 200
+    assert job.wait(600)
+    assert job.status()["state"] == "done"
+    assert load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json").doc["provenance"]["settings"]["mode"] == "paper"
+
+
+def test_webui_interrupt_stops_the_job(tab):
+    tab.shared.state.interrupted = True  # the WebUI's Interrupt button; begin() clears it first
+    job = tab.ays.JOB
+    model = tab.shared.sd_model
+    original = model.apply_model
+
+    def interrupt_later(*args, **kwargs):
+        tab.shared.state.interrupt()
+        return original(*args, **kwargs)
+
+    model.apply_model = interrupt_later
+    tab.ays.start(QUICK)
+    assert job.wait(600)
+    assert job.status()["state"] == "stopped"
+
+
+def test_bad_requests_get_clear_errors(tab):
+    client = client_for(tab)
+    for body, message in (({"steps": 1, "prompts": "x"}, "steps"), ({"prompts": ""}, "prompt"),
+                          ({"data": "images"}, "image folder"), ({"cfg_scale": "7", "prompts": "x"}, "cfg_scale"),
+                          ({"sampels": 3}, "unknown setting")):
+        response = client.post("/ays/v1/optimize", json=body)
+        assert response.status_code == 422 and message in response.json()["detail"], body
+    assert client.post("/ays/v1/optimize/resume").status_code == 422  # nothing to resume
+    assert client.post("/ays/v1/optimize/stop").json()["state"] == "idle"
+
+    tab.shared.sd_model = tiny_checkpoint(sha256=None)
+    checkpoint, status, *_ = tab.ays.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
+    assert "no sha256" in status
+
+
+def test_settings_validation():
+    assert JobSettings.from_dict({"prompts": "x", "cfg_scale": 5}).cfg_scale == 5.0
+    with pytest.raises(AYSError, match="mode"):
+        JobSettings.from_dict({"prompts": "x", "mode": "slow"})
+    with pytest.raises(AYSError, match="multiple of 8"):
+        JobSettings.from_dict({"prompts": "x", "resolution": 100})
+    with pytest.raises(AYSError, match="JSON object"):
+        JobSettings.from_dict([1])
+
+
+def test_guidance_scale_changes_the_model_calls(tab):
+    denoiser = tab.ays.loaded_denoiser()
+    assert denoiser.model is tab.shared.sd_model  # the WebUI's model itself, no copy
+    assert denoiser.data_shape == (4, 64, 64)
+    x = torch.randn(1, *denoiser.data_shape)
+    assert denoiser(x, torch.ones(1)).shape == x.shape
