@@ -21,7 +21,7 @@ from .distributed import chunked_sum
 PROPOSAL_C = 0.5            # the paper's Gaussian-data width for the t proposal
 PROPOSAL_CELLS = 32         # log-t cells per interval of the proposal
 QUADRATURE_NODES = 24       # Gauss-Legendre nodes per interval in PathKLUB
-STREAM_KLUB, STREAM_PATHS, STREAM_VALIDATION = 1, 2, 3
+STREAM_KLUB, STREAM_PATHS = 1, 2      # independent random streams per chunk
 
 
 def chunk_generator(seed, stream, index):

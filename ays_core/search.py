@@ -129,15 +129,15 @@ class ReferenceValidation:
             reference_sigmas = schedule_sigmas("karras", reference_steps, sigma_min, sigma_max)
             self.reference, calls = run_sampler(denoiser, solver, reference_sigmas, self.x_start, seed, self.range)
             self.evaluations += calls * samples
-        self._run_sampler = run_sampler
 
     def __call__(self, ascending):
+        """The figure of a stored schedule (ascending here) sampled at `steps` steps, "ays" convention."""
         figure = None
         if distributed.is_main():
-            from .bench import reference_distance
+            from .bench import reference_distance, run_sampler
 
             sampling = resample(np.asarray(ascending)[::-1], self.steps)
-            samples, calls = self._run_sampler(self.denoiser, self.solver, sampling, self.x_start, self.seed, self.range)
+            samples, calls = run_sampler(self.denoiser, self.solver, sampling, self.x_start, self.seed, self.range)
             self.evaluations += calls * len(self.x_start)
             figure = reference_distance(samples.cpu(), self.reference.cpu())
         return distributed.broadcast_object(figure)
