@@ -105,3 +105,13 @@ def test_bad_options_raise_ays_error(options, message):
     options = {"steps": 10, **options}
     with pytest.raises(AYSError, match=message):
         optimize(GaussianToy(), options.pop("steps"), progress=False, **options)
+
+
+def test_cli_no_early_stop_converges_to_exact_minimum(tmp_path):
+    from ays_core.cli import main
+    from ays_core.registry import load_schedule
+
+    out = tmp_path / "g.json"
+    assert main(["optimize", "--model", "toy:gaussian", "--steps", "10", "--refine", "0", "--no-early-stop",
+                 "--samples", "2048", "--out", str(out)]) == 0
+    assert closed_form_klub(load_schedule(out).sigmas, 0.5, 2) <= 1.01 * true_minimum(10, 0.5, 2)
