@@ -1,4 +1,6 @@
 """The schedule search: convergence to the exact KLUB optimum, subdivision, early stopping."""
+import functools
+
 import numpy as np
 import pytest
 from scipy import optimize as sciopt
@@ -21,6 +23,7 @@ def closed_form_klub(sigmas, c, d):
     return d * c2 * c2 * np.sum(anti(hi) - anti(lo) - (1 / (2 * lo * lo) - 1 / (2 * hi * hi)) / (hi * hi + c2))
 
 
+@functools.lru_cache(maxsize=None)
 def true_minimum(steps, c, d):
     """min over schedules with fixed ends, by scipy on the closed form (positions as softmax shares)."""
     span = np.log(SIGMA_MAX) - np.log(SIGMA_MIN)
