@@ -222,9 +222,16 @@ def load_image(path, resolution):
 
 
 def encode_images(model, images):
-    """Latents of a [-1, 1] image batch with the model's VAE, scaled as the UNet sees them."""
+    """Latents of a [-1, 1] image batch with the model's VAE, scaled as the UNet sees them.
+    The images go to the VAE's device and dtype (the WebUI may hold it in fp16 on the GPU)."""
+    from .models.ldm import model_dtype
+
+    vae = getattr(model, "first_stage_model", None)
+    vae = model if vae is None else vae
+    parameter = next(iter(vae.parameters()), None) if hasattr(vae, "parameters") else None
+    device = parameter.device if parameter is not None else images.device
     with torch.no_grad():
-        encoded = model.encode_first_stage(images)
+        encoded = model.encode_first_stage(images.to(device, model_dtype(vae)))
         if hasattr(model, "get_first_stage_encoding"):
             encoded = model.get_first_stage_encoding(encoded)
     return encoded.float().cpu()
