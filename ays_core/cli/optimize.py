@@ -88,8 +88,9 @@ def run(args):
     info = dict(getattr(model, "model_info", None) or {})
     schedule_id = check_id(args.id or info.get("family", "custom"))
     out, state, log = _paths(args, schedule_id)
-    if distributed.is_main() and state.exists() and not args.resume:
-        print(f"ays: starting over; {state} from an earlier run is replaced (--resume continues it)")
+    if distributed.is_main() and state.exists() != args.resume:
+        print(f"ays: no state file {state}; starting a new run" if args.resume else
+              f"ays: starting over; {state} from an earlier run is replaced (--resume continues it)")
     try:
         result = optimize(model, args.steps, mode=args.mode, solver=args.solver, samples=args.samples,
                           seed=args.seed, early_stop=args.early_stop, patience=args.patience, refine=args.refine,
