@@ -94,6 +94,18 @@ class JobSettings:
             raise AYSError(f"resolution must be 0 (native) or a multiple of 8 >= 64, got {self.resolution}")
 
 
+_JOBS = {}
+
+
+def job_for(folder):
+    """The one Job of a folder for the whole process: the WebUI's "Reload UI" re-runs the tab
+    script, and the new script must see (and be able to stop) a job the old one started."""
+    key = str(Path(folder).resolve())
+    if key not in _JOBS:
+        _JOBS[key] = Job(folder, [])
+    return _JOBS[key]
+
+
 class Job:
     """One optimization at a time for the checkpoint the caller holds; status() is safe to poll."""
 
@@ -237,19 +249,20 @@ class Job:
             prompts = read_prompts(settings.prompts, settings.prompts_file or None)
             bank = prompts_bank(denoiser, prompts, settings.data_samples, denoiser.data_shape, seed=settings.seed,
                                 batch_size=per_batch, cache_dir=cache, should_stop=stop, on_progress=progress)
+        defaults = search.optimize.__kwdefaults__
         expected = count_evaluations(steps=settings.steps, mode=settings.mode, samples=settings.samples,
-                                     refine=settings.refine, early_stop=True, patience=5, max_iterations=300,
-                                     solver=settings.solver, validation_samples=settings.validation_samples,
-                                     reference_steps=search.optimize.__kwdefaults__["reference_steps"],
-                                     grid_size=search.optimize.__kwdefaults__["grid_size"])
+                                     refine=settings.refine, early_stop=True, patience=defaults["patience"],
+                                     max_iterations=defaults["max_iterations"], solver=settings.solver,
+                                     validation_samples=settings.validation_samples,
+                                     reference_steps=defaults["reference_steps"], grid_size=defaults["grid_size"])
         self._set(phase="optimizing", expected_evaluations=expected.low)
         denoiser.on_evaluate = self._count_evaluations
         result = search.optimize(denoiser, settings.steps, x0=bank, mode=settings.mode, solver=settings.solver,
                                  samples=settings.samples, seed=settings.seed, refine=settings.refine,
                                  validation_samples=settings.validation_samples, state_path=self.folder / STATE_FILE, resume=resume,
                                  progress=False, device=denoiser.device, max_batch=per_batch,
-                                 chunk_size=host_chunk_size(search.optimize.__kwdefaults__["grid_size"],
-                                                            int(np.prod(denoiser.data_shape)), settings.samples))
+                                 chunk_size=host_chunk_size(defaults["grid_size"], int(np.prod(denoiser.data_shape)),
+                                                            settings.samples))
         return self._finish(denoiser, settings, bank, result)
 
     def _count_evaluations(self, count):

@@ -21,12 +21,12 @@ if EXTENSION_ROOT not in sys.path:
 
 from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import registry_roots  # noqa: E402
-from ays_core.tune import DATA_CHOICES, Job, JobSettings  # noqa: E402
+from ays_core.tune import DATA_CHOICES, JobSettings, job_for  # noqa: E402
 from modules import script_callbacks, shared  # noqa: E402
 
 JOB_FOLDER = os.path.join(EXTENSION_ROOT, "optimize-job")
 NATIVE_PIXELS = {"sd15": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024, "sdxl-v": 1024}
-JOB = Job(JOB_FOLDER, [])
+JOB = job_for(JOB_FOLDER)
 
 
 # ---------------------------------------------------------------- the WebUI side of a job

@@ -7,7 +7,7 @@ import torch
 
 from ays_core.interp import resample
 from ays_core.registry import load_schedule
-from ays_core.tune import JobSettings
+from ays_core.tune import JobSettings, job_for
 from ays_core.errors import AYSError
 from tiny_ldm import TinyCompVisModel
 from webui_stub import webui_harness as harness
@@ -29,7 +29,7 @@ def tiny_checkpoint(sha256=SHA):
 def tab(tmp_path, monkeypatch):
     monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "registry"))  # where `ays` and the tab publish
     webui = harness.start_webui(sd_model=tiny_checkpoint(), extension_script=TAB_SCRIPT)
-    webui.ays.JOB = webui.ays.Job(tmp_path / "job", [])
+    webui.ays.JOB = job_for(tmp_path / "job")
     yield webui
     webui.ays.JOB.stop()
     webui.ays.JOB.wait(60)
@@ -131,6 +131,10 @@ def test_bad_requests_get_clear_errors(tab):
     tab.shared.sd_model = tiny_checkpoint(sha256=None)
     checkpoint, status, *_ = tab.ays.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
     assert "no sha256" in status
+
+
+def test_reload_ui_finds_the_same_job(tmp_path):
+    assert job_for(tmp_path / "job") is job_for(str(tmp_path / "job"))
 
 
 def test_settings_validation():

@@ -184,7 +184,7 @@ def _load(component_class, folder, dtype, device, subfolder=None):
     try:
         model = component_class.from_pretrained(str(folder), subfolder=subfolder, torch_dtype=dtype,
                                                 local_files_only=True)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         where = f"{folder}/{subfolder}" if subfolder else str(folder)
         raise AYSError(f"cannot load {component_class.__name__} from {where}: {str(exc).splitlines()[0]}") from None
     return model.to(device).eval() if hasattr(model, "to") else model
