@@ -24,7 +24,7 @@ def add_parser(subparsers, common):
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="model spec: toy:gaussian (N(0, c^2 I_d); options ?c=0.5&d=2), toy:gmm8x8 (8x8 grid "
                         "of Gaussians; ?std=0.03), both with ?sigma_min=..&sigma_max=..; a checkpoint file; "
-                        "diffusers:PATH")
+                        "diffusers:PATH (a diffusers pipeline, see below); arch:sd15|sd2|sdxl (shape only, --dry-run)")
     p.add_argument("--steps", type=int, default=10, metavar="N", help="steps of the early-stopped stage (>= 2, default 10)")
     p.add_argument("--refine", type=int, default=2, metavar="R",
                    help="subdivisions after it, each doubling the steps (default 2: 10 -> 20 -> 40)")
