@@ -137,3 +137,16 @@ def test_dry_run_of_a_folder_loads_no_weights(pipeline, tmp_path, capsys):
     assert main(["optimize", "--model", f"diffusers:{configs}", "--dry-run", "--samples", "64"]) == 0
     printed = capsys.readouterr().out
     assert "path table: 6,144" in printed and "memory:" in printed and "UNet rows per evaluation: 2" in printed
+
+
+def test_sdxl_layout_conditions_on_both_encoders_and_the_size(tmp_path):
+    pipe = build_tiny_pipeline(tmp_path / "xl", xl=True)
+    denoiser = load_denoiser(f"diffusers:{pipe}")
+    assert denoiser.model_info["family"] == "sdxl"
+    denoiser.set_prompts(["a red cube", "a blue ball"])
+    cond = denoiser.cond
+    assert cond["crossattn"].shape == (2, 77, 32) and cond["pooled"].shape == (2, 8)
+    assert cond["time_ids"].tolist()[0] == [16, 16, 0, 0, 16, 16]
+    x, sigma = torch.randn(2, 4, 8, 8), torch.ones(2)
+    assert not torch.allclose(denoiser(x, sigma, cond_index=torch.tensor([0, 0]))[1],
+                              denoiser(x, sigma, cond_index=torch.tensor([0, 1]))[1])

@@ -65,3 +65,11 @@ def test_dry_run_refuses_a_budget_the_model_cannot_fit(capsys):
     assert "does not fit" in capsys.readouterr().err
     assert main(["optimize", "--model", "arch:sd15", "--steps", "4"]) == 2
     assert "--dry-run" in capsys.readouterr().err
+
+
+def test_sdxl_fits_a_12_gb_card_in_fp16(capsys):
+    assert main(["optimize", "--model", "arch:sdxl?dtype=fp16", "--dry-run", "--max-memory", "12.88"]) == 0
+    printed = capsys.readouterr().out  # 12.88 GB = 12 GiB
+    assert "2,567.5 M parameters" in printed and "latents: 4x128x128 (1024px)" in printed
+    rows = int(re.search(r"batches of (\d+) rows fit", printed).group(1))
+    assert rows >= 2

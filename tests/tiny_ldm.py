@@ -34,17 +34,20 @@ def _byte_vocabulary():
     return {token: i for i, token in enumerate(tokens)}
 
 
-def build_tiny_pipeline(folder, prediction_type="epsilon", seed=0):
-    """Write a tiny SD-style diffusers pipeline (random weights) to `folder`; returns its Path."""
+def build_tiny_pipeline(folder, prediction_type="epsilon", seed=0, xl=False):
+    """Write a tiny SD-style diffusers pipeline (random weights) to `folder`; returns its Path.
+    xl=True: SDXL's layout (two text encoders, the second with a projection; size conditioning)."""
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     folder = Path(folder)
     torch.manual_seed(seed)
+    xl_options = {"addition_embed_type": "text_time", "addition_time_embed_dim": 4,
+                  "projection_class_embeddings_input_dim": 8 + 6 * 4} if xl else {}
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8, 16),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=CONTEXT_DIM, attention_head_dim=2, norm_num_groups=4)
+        cross_attention_dim=CONTEXT_DIM * (2 if xl else 1), attention_head_dim=2, norm_num_groups=4, **xl_options)
     vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(4, 8), latent_channels=4,
                         norm_num_groups=4, sample_size=16, layers_per_block=1)
@@ -53,27 +56,33 @@ def build_tiny_pipeline(folder, prediction_type="epsilon", seed=0):
                                               num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
                                               bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
                                               pad_token_id=vocab["<|endoftext|>"])
-    text_encoder = transformers.CLIPTextModel(text_config)
     unet.save_pretrained(folder / "unet")
     vae.save_pretrained(folder / "vae")
-    text_encoder.save_pretrained(folder / "text_encoder")
-    tokenizer_dir = folder / "tokenizer"
-    tokenizer_dir.mkdir(parents=True, exist_ok=True)
-    (tokenizer_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\n")
-    (tokenizer_dir / "tokenizer_config.json").write_text(json.dumps({
-        "model_max_length": 77, "tokenizer_class": "CLIPTokenizer", "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}))
+    transformers.CLIPTextModel(text_config).save_pretrained(folder / "text_encoder")
+    _write_tokenizer(folder / "tokenizer", vocab)
+    if xl:
+        text_config.projection_dim = 8
+        transformers.CLIPTextModelWithProjection(text_config).save_pretrained(folder / "text_encoder_2")
+        _write_tokenizer(folder / "tokenizer_2", vocab)
     (folder / "scheduler").mkdir(exist_ok=True)
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({
         "_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
         "num_train_timesteps": 1000, "prediction_type": prediction_type, "set_alpha_to_one": False,
         "steps_offset": 1, "skip_prk_steps": True}))
     (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+        "_class_name": "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "PNDMScheduler"]}))
     return folder
+
+
+def _write_tokenizer(folder, vocab):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "model_max_length": 77, "tokenizer_class": "CLIPTokenizer", "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}))
 
 
 class TinyCompVisModel(nn.Module):
