@@ -28,6 +28,7 @@ RESERVE_BYTES = 3 * GIB // 2       # CUDA context, cuDNN/cuBLAS workspaces, allo
 HOST_CHUNK_BYTES = 2 * GIB         # fast mode keeps grid x chunk x latent values on the host
 UNET_EFFICIENCY = (0.3, 0.6)       # share of matmul throughput a UNet forward reaches
 HOST_ROWS = 64                     # rows per forward where memory is not measured (CPU)
+MAX_ROWS = 1024                    # beyond this a bigger batch gains nothing
 
 
 # ---------------------------------------------------------------- evaluation counts
@@ -210,22 +211,23 @@ def measure_seconds(denoiser, data_shape, device, samples, rows_per_sample, repe
 
 # ---------------------------------------------------------------- batch, chunk and time
 
-def memory_budget(device, limit_bytes=None):
-    """Bytes the run may use on `device`: the given limit, else the GPU's free memory (plus what
-    the loaded weights already hold), else DEFAULT_MEMORY_BUDGET."""
+def memory_budget(device, limit_bytes=None, loaded_bytes=0):
+    """Bytes the run may use on `device`, weights included: the given limit, else the GPU's free
+    memory plus the `loaded_bytes` of weights already on it (what else the process holds, say the
+    WebUI's other models, stays out), else DEFAULT_MEMORY_BUDGET."""
     if limit_bytes is not None:
         return int(limit_bytes)
     device = torch.device(device)
     if device.type == "cuda" and torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free + torch.cuda.memory_allocated(device))
+        return int(free + loaded_bytes)
     return DEFAULT_MEMORY_BUDGET
 
 
 def rows_that_fit(cost, budget_bytes):
     """UNet rows per forward that fit the budget next to the weights and the reserve (>= 1 or AYSError)."""
     room = budget_bytes - cost.weight_bytes - RESERVE_BYTES - cost.base_bytes
-    rows = int(room // max(cost.activation_bytes, 1))
+    rows = min(int(room // max(cost.activation_bytes, 1)), MAX_ROWS)
     if rows < 1:
         raise AYSError(f"the model does not fit: {format_bytes(cost.weight_bytes)} of weights + "
                        f"{format_bytes(cost.activation_bytes)} per UNet row + {format_bytes(RESERVE_BYTES)} reserve "
@@ -309,6 +311,15 @@ class RunPlan:
         how = "measured" if cost.seconds is not None else "estimated from FLOPs and this device's matmul speed"
         lines.append(f"time on {self.device} ({how}): {format_seconds(low)} to {format_seconds(high)}")
         return "\n".join(lines)
+
+
+def fit_rows(denoiser, device, budget_bytes=None):
+    """(UNet rows per forward, RowCost, budget) for a loaded latent model on `device`: the most
+    rows that fit the memory budget beside the model (HOST_ROWS off the GPU)."""
+    cost = measured_row_cost(denoiser, denoiser.data_shape, device, denoiser.rows_per_sample)
+    budget = memory_budget(device, budget_bytes, loaded_bytes=cost.weight_bytes)
+    rows = rows_that_fit(cost, budget) if cost.activation_bytes > 1 else HOST_ROWS
+    return rows, cost, budget
 
 
 def plan_run(evaluations, cost, rows_per_sample, device, dtype, budget_bytes=None):
