@@ -91,7 +91,7 @@ def test_bad_resume_state_is_one_line_and_exit_2(tmp_path, capsys, content, mess
 
 
 def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
-    args = ["--model", "toy:gaussian", "--steps", "10", "--refine", "1", "--mode", "paper", "--samples", "4096",
+    args = ["--model", "toy:gaussian", "--steps", "6", "--refine", "1", "--mode", "paper", "--samples", "4096",
             "--validation-samples", "64", "--out", "g.json"]
     state = tmp_path / "g.state.json"
     proc = run_cli(args, tmp_path)
@@ -113,7 +113,7 @@ def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
     assert resumed.returncode == 0, err
     history = json.loads((tmp_path / "g.log.json").read_text())["history"]
     assert history[:len(killed_at["history"])] == killed_at["history"]  # continued, not restarted
-    expected = optimize(GaussianToy(), 10, mode="paper", refine=1, samples=4096, validation_samples=64, progress=False)
+    expected = optimize(GaussianToy(), 6, mode="paper", refine=1, samples=4096, validation_samples=64, progress=False)
     assert np.array_equal(load_schedule(tmp_path / "g.json").sigmas, expected.sigmas)
     assert [h["klub"] for h in history] == [h["klub"] for h in expected.history]
 
