@@ -208,24 +208,25 @@ def _check_state(state, config):
 
 # ---------------------------------------------------------------- the public entry point
 
-def check_options(denoiser, steps, mode, solver, samples, refine, sigma_min, sigma_max, patience, max_iterations):
-    """Raise AYSError for settings a user got wrong; return the (sigma_min, sigma_max) to use."""
+def _check_whole(name, value, least):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise AYSError(f"{name} must be a whole number >= {least}, got {value!r}")
+
+
+def check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max):
+    """Raise AYSError for settings a user got wrong; return the (sigma_min, sigma_max) to use.
+    counts: {name: (value, least allowed)} for the whole-number settings."""
     from .bench import get_sampler
 
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise AYSError(f"steps must be a whole number >= 2, got {steps!r}")
+    _check_whole("steps", steps, 2)
     if mode not in MODES:
         raise AYSError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     get_sampler(solver)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise AYSError(f"samples must be a whole number >= 2, got {samples!r}")
-    if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
-        raise AYSError(f"refine must be a whole number >= 0, got {refine!r}")
+    for name, (value, least) in counts.items():
+        _check_whole(name, value, least)
+    refine = counts["refine"][0]
     if steps * 2 ** refine + 1 > MAX_POINTS:
         raise AYSError(f"{steps} steps refined {refine} times makes more than {MAX_POINTS - 1} steps")
-    for name, value in (("patience", patience), ("max_iterations", max_iterations)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise AYSError(f"{name} must be a whole number >= 1, got {value!r}")
     lo = float(denoiser.sigma_min if sigma_min is None else sigma_min)
     hi = float(denoiser.sigma_max if sigma_max is None else sigma_max)
     check_range(lo, hi)
@@ -254,8 +255,11 @@ def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", sam
     `reference_steps`-step reference (patience: iterations without improvement before stopping).
     state_path: written atomically after every iteration; resume=True continues from it.
     Runs under torch.distributed when a process group is initialised (see ays_core.distributed)."""
-    lo, hi = check_options(denoiser, steps, mode, solver, samples, refine, sigma_min, sigma_max, patience,
-                           max_iterations)
+    counts = {"samples": (samples, 2), "seed": (seed, 0), "refine": (refine, 0), "patience": (patience, 1),
+              "max_iterations": (max_iterations, 1), "validation_samples": (validation_samples, 1),
+              "reference_steps": (reference_steps, 1), "chunk_size": (chunk_size, 1), "max_batch": (max_batch, 1),
+              "grid_size": (grid_size, 2)}
+    lo, hi = check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max)
     device = torch.device(device) if device is not None else _default_device()
     source = data_source(denoiser, x0)
     config = {"steps": int(steps), "mode": mode, "solver": solver, "samples": int(samples), "seed": int(seed),

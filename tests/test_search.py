@@ -102,7 +102,8 @@ def test_optimize_takes_a_data_tensor_and_needs_data_otherwise():
 @pytest.mark.parametrize("options,message", [
     ({"steps": 1}, "steps"), ({"mode": "slow"}, "mode"), ({"solver": "nope"}, "sampler"),
     ({"samples": 1}, "samples"), ({"sigma_min": 5.0, "sigma_max": 1.0}, "sigma_min"),
-    ({"refine": 9}, "steps"),
+    ({"refine": 9}, "steps"), ({"seed": -1}, "seed"), ({"validation_samples": 0}, "validation_samples"),
+    ({"patience": 0}, "patience"), ({"steps": 2.5}, "steps"),
 ])
 def test_bad_options_raise_ays_error(options, message):
     options = {"steps": 10, **options}
