@@ -236,6 +236,8 @@ def check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max):
 def data_source(denoiser, x0):
     """x0 draws: the given tensor / sampler, else the model's own exact `sample_data`."""
     if x0 is not None:
+        if not callable(x0) and (torch.as_tensor(x0).ndim < 2 or len(x0) == 0):
+            raise AYSError("x0 data must be a tensor of at least one sample, shaped [N, ...]")
         return x0
     if hasattr(denoiser, "sample_data"):
         return denoiser.sample_data
