@@ -19,6 +19,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import AYSError
 
@@ -85,7 +86,7 @@ def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max
 
 # ---------------------------------------------------------------- measuring a UNet on the meta device
 
-class _LiveBytes(torch.utils._python_dispatch.TorchDispatchMode):
+class _LiveBytes(TorchDispatchMode):
     """Tracks the bytes of tensors created inside it that are still referenced; keeps the peak."""
 
     def __init__(self):

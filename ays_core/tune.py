@@ -116,6 +116,7 @@ class Job:
         self._thread = None
         self._stop = threading.Event()
         self._interrupted = lambda: False
+        self._on_progress = None
         self._status = {"state": "idle", "message": "", "evaluations": 0, "expected_evaluations": None,
                         "phase": "", "result": None, "started_at": None}
 
@@ -155,9 +156,10 @@ class Job:
         return self._thread is not None and self._thread.is_alive()
 
     # -- control
-    def start(self, denoiser, settings, run_exclusive, resume=False, interrupted=None):
+    def start(self, denoiser, settings, run_exclusive, resume=False, interrupted=None, on_progress=None):
         """Start (or with resume=True continue the saved job) in a background thread.
-        `interrupted()`, when given, is a second stop signal (the WebUI's Interrupt button)."""
+        `interrupted()`, when given, is a second stop signal (the WebUI's Interrupt button);
+        `on_progress(evaluations, expected)` hears of every denoiser call (the WebUI's progress)."""
         if self.running:
             raise AYSError("an AYS optimization is already running; stop it first")
         info = dict(denoiser.model_info)
@@ -181,6 +183,7 @@ class Job:
         self._save_job(settings, info, "running")
         self._stop.clear()
         self._interrupted = interrupted or (lambda: False)
+        self._on_progress = on_progress
         self._set(state="running", message="waiting for the GPU (other generations finish first)",
                   evaluations=0, result=None, started_at=time.time(), phase="queued")
         self._thread = threading.Thread(target=self._run, args=(denoiser, settings, run_exclusive, resume),
@@ -272,6 +275,9 @@ class Job:
             raise StopRequested()
         with self._lock:
             self._status["evaluations"] += count
+            done, expected = self._status["evaluations"], self._status["expected_evaluations"]
+        if self._on_progress is not None:
+            self._on_progress(done, expected)
 
     def _finish(self, denoiser, settings, bank, result):
         from .registry import RegistrySet

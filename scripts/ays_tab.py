@@ -66,6 +66,13 @@ def run_exclusive(work):
             shared.state.end()
 
 
+def show_progress(evaluations, expected):
+    """The WebUI's own progress fields (console, /internal/progress, the live progress bar)."""
+    shared.state.sampling_steps = max(int(expected or 0), evaluations)
+    shared.state.sampling_step = evaluations
+    shared.state.textinfo = f"AYS: {evaluations:,} of about {shared.state.sampling_steps:,} denoiser evaluations"
+
+
 def current_roots():
     return registry_roots(getattr(shared.opts, "ays_registry_dirs", ""))
 
@@ -73,7 +80,7 @@ def current_roots():
 def start(settings, resume=False):
     JOB.registry_roots = current_roots()
     JOB.start(loaded_denoiser(), settings, run_exclusive, resume=resume,
-              interrupted=lambda: bool(getattr(shared.state, "interrupted", False)))
+              interrupted=lambda: bool(getattr(shared.state, "interrupted", False)), on_progress=show_progress)
     return JOB.status()
 
 

@@ -62,6 +62,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     assert status["state"] == "done", status["message"]
     assert status["history"] and status["evaluations"] > 0 and status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
     assert tab.shared.state.jobs_run == ["ays_optimize"]  # it ran as a WebUI job under the queue lock
+    assert tab.shared.state.sampling_step == status["evaluations"] > 0  # the WebUI's progress fields
     schedule = load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json")
     assert schedule.model["sha256"] == SHA and len(schedule.sigmas) == 4
     assert (tmp_path / "job" / "plot.png").stat().st_size > 0

@@ -107,6 +107,8 @@ class State:
         self.interrupted = False
         self.job = ""
         self.textinfo = None
+        self.sampling_step = 0
+        self.sampling_steps = 0
         self.jobs_run = []
 
     def interrupt(self):
