@@ -242,16 +242,18 @@ class Job:
         per_batch = max(1, denoiser.max_rows // denoiser.rows_per_sample)
         self._set(phase="preparing x0")
         cache = self.folder / "latents"
-        stop = self._should_stop
-        progress = lambda done, total, what: self._set(phase=f"{what}: {done}/{total}")  # noqa: E731
+
+        def progress(done, total, what):
+            self._set(phase=f"{what}: {done}/{total}")
+
+        common = {"seed": settings.seed, "batch_size": per_batch, "cache_dir": cache, "should_stop": self._should_stop,
+                  "on_progress": progress}
         if settings.data == "images":
             bank = images_bank(denoiser, settings.image_folder, resolution=denoiser.data_shape[1] * 8,
-                               count=settings.data_samples, seed=settings.seed, batch_size=per_batch,
-                               cache_dir=cache, should_stop=stop, on_progress=progress)
+                               count=settings.data_samples, **common)
         else:
             prompts = read_prompts(settings.prompts, settings.prompts_file or None)
-            bank = prompts_bank(denoiser, prompts, settings.data_samples, denoiser.data_shape, seed=settings.seed,
-                                batch_size=per_batch, cache_dir=cache, should_stop=stop, on_progress=progress)
+            bank = prompts_bank(denoiser, prompts, settings.data_samples, denoiser.data_shape, **common)
         defaults = search.optimize.__kwdefaults__
         expected = count_evaluations(steps=settings.steps, mode=settings.mode, samples=settings.samples,
                                      refine=settings.refine, early_stop=True, patience=defaults["patience"],

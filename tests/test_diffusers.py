@@ -119,9 +119,7 @@ def test_optimize_command_publishes_a_schedule_the_webui_uses(pipeline, tmp_path
     finally:
         harness.stop_webui()
     assert f"AYS schedule: sd15-{sha[:10]}@v1" in processed.infotext
-    lo, hi = schedule.model["sigma_min"], schedule.model["sigma_max"]
     np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), resample(schedule.sigmas, 3), rtol=1e-4)
-    assert lo < hi
 
 
 def test_optimize_command_refuses_missing_or_misplaced_data(pipeline, capsys):
