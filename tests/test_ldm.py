@@ -89,6 +89,10 @@ def test_resolution_sets_the_latent_shape():
 def test_bad_models_and_settings_are_refused():
     with pytest.raises(AYSError, match="not a latent diffusion model"):
         LatentDiffusionDenoiser(object())
+    forge_like = TinyCompVisModel()
+    forge_like.alphas_cumprod = None  # Forge's engines keep their noise table elsewhere
+    with pytest.raises(AYSError, match="no alphas_cumprod"):
+        LatentDiffusionDenoiser(forge_like)
     model = TinyCompVisModel()
     model.parameterization = "x0"
     with pytest.raises(AYSError, match="parameterization"):

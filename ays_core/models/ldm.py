@@ -93,8 +93,9 @@ class LatentDiffusionDenoiser:
         if prediction not in PREDICTIONS:
             raise AYSError(f"unsupported model parameterization {prediction!r}; AYS handles eps and v")
         for needed in ("alphas_cumprod", "apply_model", "get_learned_conditioning"):
-            if not hasattr(model, needed):
-                raise AYSError(f"the model has no {needed}: not a latent diffusion model AYS can drive")
+            if getattr(model, needed, None) is None:
+                raise AYSError(f"the model has no {needed}: not a latent diffusion model AYS can drive "
+                               "(SD 1.x/2.x/XL as AUTOMATIC1111 or diffusers load them)")
         external = _kdiffusion_external()
         wrapper = external.CompVisVDenoiser if prediction == "v" else external.CompVisDenoiser
         self.model = model
