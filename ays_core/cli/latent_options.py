@@ -39,7 +39,7 @@ def add_arguments(parser):
     group.add_argument("--negative-prompt", default="", metavar="TEXT", help="negative prompt (default: empty)")
     group.add_argument("--resolution", type=int, metavar="PX", help="image side in pixels (default: the model's native)")
     group.add_argument("--max-memory", type=float, metavar="GB",
-                       help="memory budget on the device (default: the GPU's free memory; 12 GB where unknown)")
+                       help="memory budget on the device (default: the GPU's free memory; 12 GiB where unknown)")
     group.add_argument("--batch-size", type=int, metavar="ROWS",
                        help="UNet rows per forward (default: the most that fit the memory budget)")
     group.add_argument("--cache-dir", metavar="DIR", help="latent cache folder (default: $AYS_CACHE, else ~/.cache/ays)")
@@ -151,8 +151,7 @@ def prepare(args, model, device):
     plan, build the x0 bank (cached) and return the extra keywords for search.optimize.
     Other models take their own data: latent-only flags are refused."""
     from .. import distributed
-    from ..budget import (HOST_ROWS, host_chunk_size, measure_seconds, measured_row_cost, memory_budget, plan_run,
-                          rows_that_fit)
+    from ..budget import fit_rows, host_chunk_size, measure_seconds, plan_run
     from ..data import images_bank, prompts_bank, read_prompts
     from ..models.ldm import LatentDiffusionDenoiser, check_cfg_scale
 
@@ -173,9 +172,7 @@ def prepare(args, model, device):
     samples_wanted = _data_samples(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise AYSError(f"--batch-size must be >= 1, got {args.batch_size}")
-    cost = measured_row_cost(model, model.data_shape, device, model.rows_per_sample)
-    budget = memory_budget(device, _budget_bytes(args))
-    fitting = rows_that_fit(cost, budget) if cost.activation_bytes > 1 else HOST_ROWS
+    fitting, cost, budget = fit_rows(model, device, _budget_bytes(args))
     rows = args.batch_size or fitting
     model.max_rows = rows
     per_batch = max(1, rows // model.rows_per_sample)
