@@ -114,6 +114,13 @@ def _architecture_of(spec):
     return Architecture.from_unet_config(config, "custom", prediction), options.get("dtype")
 
 
+def refuse_latent_flags(args):
+    """Models with data of their own (toy, digits) take none of the latent-model flags."""
+    given = [f"--{name.replace('_', '-')}" for name in LATENT_ONLY if getattr(args, name)]
+    if given:
+        raise AYSError(f"{', '.join(given)}: only for latent diffusion models (diffusers:PATH), not {args.model}")
+
+
 def dry_run(args, device):
     """Print what the run would cost and return 0, without loading any weights."""
     import torch
@@ -128,6 +135,7 @@ def dry_run(args, device):
     print(_header(args))
     evaluations = _evaluations(args, data_free)
     if arch is None:
+        refuse_latent_flags(args)
         print("denoiser evaluations:", ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed",
               f"; total {evaluations.low:,} to {evaluations.high:,}")
         return 0
@@ -156,9 +164,7 @@ def prepare(args, model, device):
     from ..models.ldm import LatentDiffusionDenoiser, check_cfg_scale
 
     if not isinstance(model, LatentDiffusionDenoiser):
-        given = [f"--{name.replace('_', '-')}" for name in LATENT_ONLY if getattr(args, name)]
-        if given:
-            raise AYSError(f"{', '.join(given)}: only for latent diffusion models (diffusers:PATH), not {args.model}")
+        refuse_latent_flags(args)
         return {}
     if bool(args.data) == bool(args.prompt or args.prompts_file):
         raise AYSError("a latent diffusion model needs x0 data: give either --data DIR (images) or "
