@@ -131,11 +131,11 @@ def dry_run(args, device):
     from ..models.ldm import check_cfg_scale
 
     arch, dtype_name = _architecture_of(args.model)
-    data_free = arch is not None and not args.data
-    print(_header(args))
-    evaluations = _evaluations(args, data_free)
     if arch is None:
         refuse_latent_flags(args)
+    print(_header(args))
+    evaluations = _evaluations(args, arch is not None and not args.data)
+    if arch is None:
         print("denoiser evaluations:", ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed",
               f"; total {evaluations.low:,} to {evaluations.high:,}")
         return 0
