@@ -136,8 +136,8 @@ def dry_run(args, device):
     print(_header(args))
     evaluations = _evaluations(args, arch is not None and not args.data)
     if arch is None:
-        print("denoiser evaluations:", ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed",
-              f"; total {evaluations.low:,} to {evaluations.high:,}")
+        fixed = ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed"
+        print(f"denoiser evaluations: {fixed}; total {evaluations.low:,} to {evaluations.high:,}")
         return 0
     if args.resolution:
         arch = type(arch)(arch.name, arch.family, arch.prediction, arch.unet, pixels=args.resolution,
