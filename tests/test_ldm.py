@@ -8,7 +8,7 @@ from k_diffusion import external
 
 from ays_core.errors import AYSError
 from ays_core.klub import ImportanceKLUB, PathKLUB
-from ays_core.models.ldm import LatentDiffusionDenoiser, check_cfg_scale, guess_family
+from ays_core.models.ldm import LatentDiffusionDenoiser, check_cfg_scale, concat_rows, guess_family
 from tiny_ldm import TinyCompVisModel
 
 
@@ -75,6 +75,15 @@ def test_family_is_read_from_the_text_conditioning():
     assert guess_family(torch.zeros(1, 77, 1024), "v") == "sd2-v"
     assert guess_family({"crossattn": torch.zeros(1, 77, 2048), "vector": torch.zeros(1, 2816)}, "eps") == "sdxl"
     assert guess_family({"crossattn": torch.zeros(1, 77, 1024)}, "eps") == "sd2"
+
+
+def test_long_prompt_conditioning_is_padded_to_stack_with_the_short_one():
+    long, short = torch.randn(2, 154, 8), torch.randn(1, 77, 8)
+    stacked = concat_rows(long, short)
+    assert stacked.shape == (3, 154, 8)
+    torch.testing.assert_close(stacked[2, 77:], short[0])  # the short one repeats its last chunk
+    both = concat_rows({"crossattn": short, "vector": torch.ones(1, 4)}, {"crossattn": long, "vector": torch.ones(2, 4)})
+    assert both["crossattn"].shape == (3, 154, 8) and both["vector"].shape == (3, 4)
 
 
 def test_resolution_sets_the_latent_shape():

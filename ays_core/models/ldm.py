@@ -55,20 +55,24 @@ def select_rows(cond, index):
 
 
 def concat_rows(first, second):
-    """Two conditionings stacked along the batch, keeping their structure."""
+    """Two conditionings stacked along the batch, keeping their structure. Token sequences of
+    different lengths (the WebUI encodes long prompts in extra 77-token chunks) are padded first."""
     if isinstance(first, torch.Tensor):
-        return torch.cat([first, second.to(first.device)])
+        second = second.to(first.device)
+        return torch.cat([pad_tokens(first, second), pad_tokens(second, first)])
     if isinstance(first, dict):
         return {key: concat_rows(first[key], second[key]) for key in first}
     return type(first)(concat_rows(a, b) for a, b in zip(first, second))
 
 
-def count_rows(cond):
-    if isinstance(cond, torch.Tensor):
-        return len(cond)
-    if isinstance(cond, dict):
-        return count_rows(next(iter(cond.values())))
-    return count_rows(cond[0])
+def pad_tokens(cond, other, chunk=77):
+    """A [B, L, D] conditioning grown to the token length of `other` by repeating its last 77-token
+    chunk (as the WebUI pads cond and uncond); anything else passes through."""
+    if cond.ndim != 3 or other.ndim != 3 or cond.shape[1] >= other.shape[1]:
+        return cond
+    tail = cond[:, -min(chunk, cond.shape[1]):]
+    repeats = -(-(other.shape[1] - cond.shape[1]) // tail.shape[1])
+    return torch.cat([cond, tail.repeat(1, repeats, 1)], dim=1)[:, :other.shape[1]]
 
 
 def guess_family(cond, prediction):
