@@ -12,7 +12,7 @@ from pathlib import Path
 from .baselines import BASELINES, Baseline, baseline
 from .errors import AYSError
 from .interp import CONVENTIONS, resample
-from .registry import Registry, RegistrySet, Schedule, default_registry, load_schedule, parse_ref
+from .registry import SHIPPED_REGISTRY, Registry, RegistrySet, Schedule, default_registry, load_schedule, parse_ref
 
 
 def resolve(name, registry=None, version=None):
@@ -28,7 +28,7 @@ def resolve(name, registry=None, version=None):
     schedule_id, ref_version = parse_ref(name)
     if version is not None and ref_version is not None and version != ref_version:
         raise AYSError(f"{name!r} names version {ref_version} but version {version} was asked for")
-    registries = RegistrySet([registry or default_registry(), Registry()])
+    registries = RegistrySet([registry or default_registry(), Registry(SHIPPED_REGISTRY)])
     return registries.get(schedule_id, version or ref_version)
 
 
