@@ -149,12 +149,18 @@ def file_sha256(path, progress=True):
     return digest.hexdigest()
 
 
-def weights_file(folder):
-    """The UNet weights file of a diffusers folder (its hash keys the registry entry)."""
-    files = sorted(p for p in Path(folder).glob("diffusion_pytorch_model*") if p.suffix in WEIGHT_SUFFIXES)
-    if not files:
+def weights_sha256(folder):
+    """The registry key of a diffusers UNet folder: the sha256 of the weights file diffusers loads
+    (diffusion_pytorch_model.safetensors, else .bin), or for sharded weights the sha256 of the
+    shards' sha256s in name order."""
+    folder = Path(folder)
+    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"):
+        if (folder / name).is_file():
+            return file_sha256(folder / name)
+    shards = sorted(p for p in folder.glob("diffusion_pytorch_model-*") if p.suffix in WEIGHT_SUFFIXES)
+    if not shards:
         raise AYSError(f"{folder} holds no diffusion_pytorch_model weights")
-    return files[0]
+    return hashlib.sha256("".join(file_sha256(p) for p in shards).encode()).hexdigest()
 
 
 def read_config(path, what):
@@ -245,10 +251,10 @@ def load_latent_model(path, dtype, device, config_dir=None, scheduler_dir=None):
         model = load_single_file(path, dtype, device, config_dir)
         return model, file_sha256(path), path.stem
     if (path / "model_index.json").is_file():
-        return load_pipeline_folder(path, dtype, device), file_sha256(weights_file(path / "unet")), path.name
+        return load_pipeline_folder(path, dtype, device), weights_sha256(path / "unet"), path.name
     if (path / "config.json").is_file():
         model = load_unet_folder(path, dtype, device, scheduler_dir)
-        return model, file_sha256(weights_file(path)), path.name
+        return model, weights_sha256(path), path.name
     if not path.exists():
         raise AYSError(f"diffusers model {path}: no such file or folder")
     raise AYSError(f"{path} is not a diffusers pipeline folder (model_index.json), UNet folder (config.json) "
