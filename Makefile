@@ -19,6 +19,7 @@ test: setup
 demo: setup
 	$(VENV)/bin/ays registry list
 	$(VENV)/bin/ays schedule sdxl --steps 20
+	$(PY) benchmarks/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
