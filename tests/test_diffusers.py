@@ -16,7 +16,7 @@ from ays_core.errors import AYSError
 from ays_core.interp import resample
 from ays_core.models import load_denoiser
 from ays_core.registry import load_schedule
-from tiny_ldm import build_tiny_pipeline, write_images
+from tiny_ldm import build_tiny_pipeline, write_images, one_torch_thread  # noqa: F401 (autouse fixture)
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")

@@ -9,7 +9,7 @@ from k_diffusion import external
 from ays_core.errors import AYSError
 from ays_core.klub import ImportanceKLUB, PathKLUB
 from ays_core.models.ldm import LatentDiffusionDenoiser, check_cfg_scale, concat_rows, guess_family
-from tiny_ldm import TinyCompVisModel
+from tiny_ldm import TinyCompVisModel, one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def latents(n=3, seed=0):

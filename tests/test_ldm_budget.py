@@ -11,6 +11,7 @@ from ays_core.cli import main
 from ays_core.errors import AYSError
 from ays_core.models import load_denoiser
 from ays_core.search import optimize
+from tiny_ldm import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def test_counts_bracket_what_a_run_really_evaluates():

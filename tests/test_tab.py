@@ -9,7 +9,7 @@ from ays_core.interp import resample
 from ays_core.registry import load_schedule
 from ays_core.tune import JobSettings, job_for
 from ays_core.errors import AYSError
-from tiny_ldm import TinyCompVisModel
+from tiny_ldm import TinyCompVisModel, one_torch_thread  # noqa: F401 (autouse fixture)
 from webui_stub import webui_harness as harness
 
 SHA = "cd" * 32
