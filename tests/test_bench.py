@@ -180,3 +180,15 @@ def test_cli_bench_errors_are_one_line(capsys, tmp_path, args, message):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and err.startswith("ays: error:") and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_early_stopping_judges_stochastic_solvers_on_distribution():
+    from ays_core.search import ReferenceValidation
+
+    model = GridMixtureToy()
+    args = (10, 64, 0, model.sigma_min, model.sigma_max, 20, (2,), "cpu")
+    sde = ReferenceValidation(model, "dpmpp_2m_sde", *args, x0_source=model.sample_data)
+    ode = ReferenceValidation(model, "euler", *args, x0_source=model.sample_data)
+    assert sde.real is not None and ode.real is None
+    ascending = bench.schedule_sigmas("exponential", 10, model.sigma_min, model.sigma_max)[:-1][::-1]
+    assert sde(ascending) > 0 and ode(ascending) > 0
