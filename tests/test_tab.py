@@ -1,12 +1,15 @@
 """The WebUI's "AYS" tab and its API routes (scripts/ays_tab.py over ays_core.tune.Job), on the
 stand-in WebUI with a tiny CompVis-style model as the loaded checkpoint: the k-diffusion wrapper
 path the WebUI samples with, end to end to a published schedule that "AYS" then uses."""
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from ays_core.interp import resample
 from ays_core.registry import load_schedule
+from ays_core import tune
 from ays_core.tune import JobSettings, job_for
 from ays_core.errors import AYSError
 from tiny_ldm import TinyCompVisModel, one_torch_thread  # noqa: F401 (autouse fixture)
@@ -75,7 +78,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), resample(schedule.sigmas, 3), rtol=1e-4)
 
 
-def test_stop_keeps_the_work_and_resume_finishes_it(tab, tmp_path):
+def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_path):
     job = tab.ays.JOB
     stop_after = {"calls": 0}
     model = tab.shared.sd_model
@@ -96,6 +99,12 @@ def test_stop_keeps_the_work_and_resume_finishes_it(tab, tmp_path):
     assert job.saved_job()["state"] == "stopped"
     model.apply_model = original
 
+    # a WebUI restart (or a killed process, whose job file still says "running"): a new Job object
+    saved = json.loads((tmp_path / "job" / "job.json").read_text())
+    (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "state": "running"}))
+    tune._JOBS.clear()
+    job = tab.ays.JOB = job_for(tmp_path / "job")
+    assert job.status()["resumable"] and job.status()["history"]
     client = client_for(tab)
     assert client.post("/ays/v1/optimize/resume").status_code == 200
     assert job.wait(600)
