@@ -192,3 +192,11 @@ def test_early_stopping_judges_stochastic_solvers_on_distribution():
     assert sde.real is not None and ode.real is None
     ascending = bench.schedule_sigmas("exponential", 10, model.sigma_min, model.sigma_max)[:-1][::-1]
     assert sde(ascending) > 0 and ode(ascending) > 0
+
+
+def test_cli_bench_rejects_an_out_path_that_is_a_file(capsys, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    code, _, err = run_cli(capsys, "bench", "--model", "toy:gaussian", "--samples", "8", "--nfe", "2",
+                           "--samplers", "euler", "--out", str(target), "--no-progress")
+    assert code == 2 and "not a folder" in err and target.read_text() == "keep me"

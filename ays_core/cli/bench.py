@@ -59,7 +59,9 @@ def parse_nfe(text):
 
 
 def run(args):
-    from ..bench import run_bench, write_report, markdown_table
+    from pathlib import Path
+
+    from ..bench import markdown_table, run_bench, schedule_sigmas, validate_request, write_report
     from ..models import load_denoiser
 
     if args.reference_steps < 2:
@@ -67,7 +69,17 @@ def run(args):
     schedules = parse_list(args.schedules, "--schedules")
     samplers = parse_list(args.samplers, "--samplers")
     nfes = parse_nfe(args.nfe)
+    validate_request(schedules, samplers, nfes, args.samples, args.seeds)
     model = load_denoiser(args.model)
+    for spec in schedules:  # unknown ids fail here, before anything is written
+        schedule_sigmas(spec, max(nfes), float(model.sigma_min), float(model.sigma_max), args.registry)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise AYSError(f"--out {out} exists and is not a folder")
+    try:  # before sampling, so an unwritable place fails at once
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AYSError(f"cannot create output folder {out}: {error.strerror or error}") from None
     result = run_bench(model, schedules, samplers, nfes, samples=args.samples, seeds=args.seeds, seed=args.seed,
                        reference_steps=args.reference_steps, registry=args.registry, progress=args.progress)
     written = write_report(result, args.out)
