@@ -57,7 +57,10 @@ class EvaluationCount:
 
 
 def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max_iterations, solver,
-                      validation_samples, reference_steps, grid_size=96, data_samples=0, data_steps=0):
+                      validation_samples, reference_steps, grid_size=96, data_samples=0, data_steps=0,
+                      reference_run=True):
+    """reference_run=False: early stopping compares with x0 draws instead of a many-step run (the
+    search does so for stochastic solvers when the data come without conditioning)."""
     from .bench import sampler_nfe
     from .search import CANDIDATES
 
@@ -66,7 +69,7 @@ def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max
         count.fixed["path table"] = grid_size * samples
     if data_samples:
         count.fixed["x0 drawn from the model"] = data_samples * data_steps
-    if early_stop:
+    if early_stop and reference_run:
         count.fixed["early-stopping reference"] = validation_samples * sampler_nfe(solver, reference_steps)
     fixed = sum(count.fixed.values())
     count.low = count.high = fixed

@@ -71,7 +71,8 @@ def _data_samples(args):
     return args.data_samples or DEFAULT_PROMPT_SAMPLES
 
 
-def _evaluations(args, data_free):
+def _evaluations(args, data_free, latent=True):
+    from ..bench import get_sampler
     from ..budget import count_evaluations
 
     return count_evaluations(
@@ -79,7 +80,9 @@ def _evaluations(args, data_free):
         patience=args.patience, max_iterations=args.max_iterations, solver=args.solver,
         validation_samples=args.validation_samples, reference_steps=_search_default("reference_steps"),
         grid_size=_search_default("grid_size"),
-        data_samples=_data_samples(args) if data_free else 0, data_steps=args.data_steps)
+        data_samples=_data_samples(args) if data_free else 0, data_steps=args.data_steps,
+        # a model's own plain data stands in for the reference run with stochastic solvers
+        reference_run=latent or not get_sampler(args.solver).stochastic)
 
 
 def _header(args):
@@ -134,7 +137,7 @@ def dry_run(args, device):
     if arch is None:
         refuse_latent_flags(args)
     print(_header(args))
-    evaluations = _evaluations(args, arch is not None and not args.data)
+    evaluations = _evaluations(args, arch is not None and not args.data, latent=arch is not None)
     if arch is None:
         fixed = ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed"
         print(f"denoiser evaluations: {fixed}; total {evaluations.low:,} to {evaluations.high:,}")
