@@ -60,9 +60,9 @@ def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max
                       validation_samples, reference_steps, grid_size=96, data_samples=0, data_steps=0,
                       reference_run=True):
     """reference_run=False: early stopping compares with x0 draws instead of a many-step run (the
-    search does so for stochastic solvers when the data come without conditioning)."""
+    search does so when the data come without conditioning)."""
     from .bench import sampler_nfe
-    from .search import CANDIDATES
+    from .search import CANDIDATES, START_BASELINES
 
     count = EvaluationCount()
     if mode == "fast":
@@ -82,8 +82,10 @@ def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max
         if stage == 0 and early_stop:
             per_iteration += validation_samples * sampler_nfe(solver, steps)
         fewest, most = stage_iteration_bounds(stage, early_stop, patience, max_iterations)
-        count.low += per_iteration * (fewest + 1)  # +1: the record at the stage's start
-        count.high += per_iteration * (most + 1)
+        # early stopping runs stage 0 once from the paper's start and once from each hand-made one
+        descents = 1 + len(START_BASELINES) if stage == 0 and early_stop else 1
+        count.low += per_iteration * (fewest + 1) * descents  # +1: the record at each descent's start
+        count.high += per_iteration * (most + 1) * descents
     return count
 
 

@@ -9,10 +9,12 @@ One search serves both modes; they differ only in the KLUB estimator behind it:
   is a quadrature over that table and costs no denoiser call.
 
 Stage 0 optimizes `steps` steps from the EDM (rho = 7) start, or time-uniform for discrete
-models, and keeps the iterate whose samples (with the solver the schedule is for) land closest to
-a many-step reference run from the same noise. Stages 1..refine insert log-midpoints and optimize
-only the new points, to convergence. Everything is deterministic given the seed, so a run resumed
-from its state file ends exactly where an uninterrupted run ends.
+models, and, with early stopping, once more from each hand-made start (exponential, kl_optimal,
+the SD1.5 AYS list); it keeps the iterate of all these descents whose samples (with the solver
+the schedule is for) score best on a held-out validation figure (`ReferenceValidation`).
+Stages 1..refine insert log-midpoints and optimize only the new points, to convergence.
+Everything is deterministic given the seed, so a run resumed from its state file ends exactly
+where an uninterrupted run ends.
 """
 import json
 import math
@@ -29,12 +31,18 @@ from .interp import check_range, resample
 from .klub import ImportanceKLUB, PathKLUB
 
 MODES = ("paper", "fast")
+STARTS = ("all", "paper")  # stage 0 descends from every start schedule, or from the paper's only
+START_BASELINES = ("exponential", "kl_optimal", "sd15")  # descended from after the paper's start
 CANDIDATES = 11            # per point and pass, the current value in the middle (paper, appendix B)
 START_WIDTH = 0.5          # candidates reach this fraction of the log-gap to each neighbour
 MIN_WIDTH = 1 / 64         # a pass that moves nothing halves the width; below this, converged
 STATE_FORMAT = "ays-optimize-state-v1"
 MAX_STATE_BYTES = 64 << 20
 MAX_POINTS = 1001          # a stored schedule holds at most this many sigmas
+KNN_NEIGHBOURS = 5         # k of the k-NN divergence estimate behind the validation figure
+# Default validation samples: a distribution figure needs a thousand samples to rank schedules
+# (256 picked by noise on toy:gmm8x8); the pathwise reference figure is far less noisy per sample.
+VALIDATION_SAMPLES = {"data": 1024, "reference": 256}
 
 
 @dataclass
@@ -48,6 +56,7 @@ class OptimizeResult:
     history: list
     evaluations: dict
     settings: dict
+    best_start: str = "paper"  # the start schedule whose descent gave the early-stopped iterate
 
 
 # ---------------------------------------------------------------- the search, one pass at a time
@@ -106,7 +115,31 @@ def initial_schedule(denoiser, steps, sigma_min, sigma_max):
         start = karras(steps + 1, sigma_min, sigma_max)
     else:
         start = time_uniform(steps + 1, sigma_min, sigma_max, sigma_table=np.asarray(torch.as_tensor(table).cpu(), dtype=np.float64))
-    start = np.asarray(start[:-1][::-1], dtype=np.float64)
+    return _exact_ends(start[:-1][::-1], sigma_min, sigma_max)
+
+
+def start_schedules(denoiser, steps, sigma_min, sigma_max):
+    """{name: ascending schedule} for the stage-0 descents, in order: the paper's start, then
+    START_BASELINES (the published SD1.5 AYS list rescaled to the range), all in the
+    stored-schedule form (steps + 1 points). Early stopping picks among the iterates of a
+    descent, so one descent from a poor start can end worse than a hand-made schedule: on the
+    digits model no iterate of the descent from karras reached kl_optimal (docs/BENCHMARKS.md)."""
+    from . import resolve
+    from .baselines import exponential, kl_optimal
+
+    starts = {"paper": initial_schedule(denoiser, steps, sigma_min, sigma_max)}
+    for name, make in (("exponential", exponential), ("kl_optimal", kl_optimal)):
+        starts[name] = _exact_ends(make(steps + 1, sigma_min, sigma_max)[:-1][::-1], sigma_min, sigma_max)
+    try:
+        published = resolve("sd15", version=1).resample(steps + 1, convention="a1111", sigma_min=sigma_min, sigma_max=sigma_max)
+        starts["sd15"] = _exact_ends(published[:-1][::-1], sigma_min, sigma_max)
+    except AYSError:  # no shipped registry next to the library: the other starts serve
+        pass
+    return starts
+
+
+def _exact_ends(ascending, sigma_min, sigma_max):
+    start = np.array(ascending, dtype=np.float64)
     start[0], start[-1] = sigma_min, sigma_max  # exact ends (k-diffusion computes in float32)
     return start
 
@@ -114,18 +147,21 @@ def initial_schedule(denoiser, steps, sigma_min, sigma_max):
 # ---------------------------------------------------------------- validation on actual samples
 
 class ReferenceValidation:
-    """Mean RMS distance of `steps`-step samples of `solver` to a many-step run of the same solver
-    from the same noise (and Brownian path): works for any model, no density needed. Lower is
-    better. Computed on rank 0 and shared, so every rank takes the same early-stopping decision.
+    """The early-stopping figure of a schedule, from `samples` samples of `solver` at `steps`
+    steps; lower is better. Computed on rank 0 and shared, so every rank takes the same decision.
 
-    Stochastic solvers are judged on distribution instead: sliced Wasserstein-2 of the samples
-    against as many x0 draws. The pathwise distance to an SDE reference measures strong error,
-    and on toy:gmm8x8 it picked dpmpp_2m_sde schedules that lose to exponential in distribution
-    (docs/BENCHMARKS.md)."""
+    With plain x0 data: the k-NN estimate of KL(samples || data) against as many x0 draws (held
+    aside from the KLUB's draws by their own seed), for every solver. The KLUB bounds a KL
+    divergence; this measures the KL the few-step solver actually reaches. Distances tried
+    before it picked worse schedules on toy:gmm8x8 (docs/BENCHMARKS.md): the pathwise distance to
+    an SDE reference measures strong error, and a sliced W2 of a thousand samples barely sees
+    samples stranded between modes, preferring schedules with ten times the NLL.
+    Without (x0 that carry per-sample conditioning: latent models): mean RMS distance to a
+    `reference_steps`-step run of the same solver from the same noise and Brownian path."""
 
     def __init__(self, denoiser, solver, steps, samples, seed, sigma_min, sigma_max, reference_steps, shape, device,
                  x0_source=None):
-        from .bench import get_sampler, initial_noise, run_sampler, schedule_sigmas
+        from .bench import initial_noise, run_sampler, schedule_sigmas
 
         self.denoiser, self.solver, self.steps, self.seed = denoiser, solver, steps, seed
         self.range = (sigma_min, sigma_max)
@@ -133,7 +169,7 @@ class ReferenceValidation:
         self.real = None
         if distributed.is_main():
             self.x_start = initial_noise(shape, samples, sigma_max, seed).to(device)
-            if get_sampler(solver).stochastic:
+            if samples > KNN_NEIGHBOURS + 1:  # the k-NN figure needs k + 2 samples
                 self.real = _data_draws(x0_source, samples, seed + 1)
             if self.real is None:
                 reference_sigmas = schedule_sigmas("karras", reference_steps, sigma_min, sigma_max)
@@ -144,16 +180,34 @@ class ReferenceValidation:
         """The figure of a stored schedule (ascending here) sampled at `steps` steps, "ays" convention."""
         figure = None
         if distributed.is_main():
-            from .bench import reference_distance, run_sampler, sliced_wasserstein
+            from .bench import reference_distance, run_sampler
 
             sampling = resample(np.asarray(ascending)[::-1], self.steps)
             samples, calls = run_sampler(self.denoiser, self.solver, sampling, self.x_start, self.seed, self.range)
             self.evaluations += calls * len(self.x_start)
             if self.real is not None:
-                figure = sliced_wasserstein(samples.cpu(), self.real, seed=self.seed)
+                figure = knn_divergence(samples.cpu(), self.real)
             else:
                 figure = reference_distance(samples.cpu(), self.reference.cpu())
         return distributed.broadcast_object(figure)
+
+
+def knn_divergence(samples, data, k=None):
+    """k-nearest-neighbour estimate of KL(samples || data) (Wang, Kulkarni and Verdu, 2009):
+    d * mean log(nu_k / rho_k) + log(m / (n - 1)), rho_k the distance of each sample to its k-th
+    neighbour among the samples, nu_k to its k-th neighbour among the m data draws. Samples
+    stranded between the data's modes raise it (as they raise the NLL under the true density),
+    and so does collapsing onto the modes (rho_k shrinks), which a sliced Wasserstein distance of
+    a thousand samples barely sees. Exact ties are clamped so the figure stays finite."""
+    from scipy.spatial import cKDTree
+
+    k = KNN_NEIGHBOURS if k is None else k
+    a = np.asarray(torch.as_tensor(samples).reshape(len(samples), -1).double())
+    b = np.asarray(torch.as_tensor(data).reshape(len(data), -1).double())
+    rho = cKDTree(a).query(a, k + 1)[0][:, -1]
+    nu = cKDTree(b).query(a, k)[0][:, -1]
+    tiny = 1e-12 * (1.0 + float(np.abs(b).max()))
+    return float(a.shape[1] * np.mean(np.log(np.maximum(nu, tiny) / np.maximum(rho, tiny))) + math.log(len(b) / (len(a) - 1)))
 
 
 def _data_draws(source, count, seed):
@@ -192,6 +246,9 @@ def load_state(path, config):
         changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
         raise AYSError(f"resume state {path} belongs to a run with other settings ({', '.join(changed)}); "
                        "rerun without --resume to start over")
+    missing = [key for key in ("pending", "start", "descent_best") if key not in state]
+    if missing:
+        raise AYSError(f"corrupt resume state {path}: no {', '.join(missing)}")
     return state
 
 
@@ -222,6 +279,10 @@ def _check_state(state, config):
         if best.shape != (config["steps"] + 1,) or not np.all(np.isfinite(best)):
             raise ValueError("best iterate has the wrong shape")
         float(state["best"]["validation"])
+    for name, pending in state.get("pending", []):  # checked for presence once the config matches
+        pending = np.asarray(pending, dtype=np.float64)
+        if not isinstance(name, str) or pending.shape != (config["steps"] + 1,) or not np.all(np.isfinite(pending)):
+            raise ValueError("a pending start schedule is malformed")
     if not isinstance(state["history"], list) or not isinstance(state["evaluations"], dict):
         raise ValueError("history/evaluations malformed")
     if state["table"] is not None:
@@ -270,29 +331,36 @@ def data_source(denoiser, x0):
 
 def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", samples=4096, seed=0,
              early_stop=True, patience=5, refine=2, max_iterations=300, sigma_min=None, sigma_max=None,
-             validation_samples=256, reference_steps=100, state_path=None, resume=False, progress=True,
-             device=None, chunk_size=256, max_batch=16384, grid_size=96):
+             validation_samples=None, reference_steps=100, state_path=None, resume=False, progress=True,
+             device=None, chunk_size=256, max_batch=16384, grid_size=96, start="all"):
     """Optimize a schedule for `denoiser` (contract in docs/ARCHITECTURE.md) and return an
     OptimizeResult whose `sigmas` (descending, steps * 2**refine + 1 values) go into a schedule file.
 
     x0: data as a tensor [N, ...] (rows drawn with replacement) or a sampler f(n, generator);
     default: the model's `sample_data`. mode: "fast" (path table) or "paper" (Monte Carlo per
-    candidate). early_stop: keep the stage-0 iterate whose `solver` samples best match a
-    `reference_steps`-step reference (patience: iterations without improvement before stopping).
+    candidate). early_stop: keep the stage-0 iterate whose `solver` samples score best on the
+    validation figure (`ReferenceValidation`; patience: iterations without improvement before
+    stopping). start: "all" runs the early-stopped descent from each of `start_schedules` in turn
+    and keeps the best iterate of all of them (the paper's start alone without early stopping);
+    "paper": only from the paper's start.
     state_path: written atomically after every iteration; resume=True continues from it.
     Runs under torch.distributed when a process group is initialised (see ays_core.distributed)."""
+    source = data_source(denoiser, x0)
+    if validation_samples is None:
+        validation_samples = VALIDATION_SAMPLES["data" if has_plain_data(source) else "reference"]
     counts = {"samples": (samples, 2), "seed": (seed, 0), "refine": (refine, 0), "patience": (patience, 1),
               "max_iterations": (max_iterations, 1), "validation_samples": (validation_samples, 1),
               "reference_steps": (reference_steps, 1), "chunk_size": (chunk_size, 1), "max_batch": (max_batch, 1),
               "grid_size": (grid_size, 2)}
     lo, hi = check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max)
+    if start not in STARTS:
+        raise AYSError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
     device = torch.device(device) if device is not None else _default_device()
-    source = data_source(denoiser, x0)
     config = {"steps": int(steps), "mode": mode, "solver": solver, "samples": int(samples), "seed": int(seed),
               "early_stop": bool(early_stop), "patience": int(patience), "refine": int(refine),
               "max_iterations": int(max_iterations), "sigma_min": lo, "sigma_max": hi,
               "validation_samples": int(validation_samples), "reference_steps": int(reference_steps),
-              "chunk_size": int(chunk_size), "grid_size": int(grid_size),
+              "chunk_size": int(chunk_size), "grid_size": int(grid_size), "start": start,
               "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
     state = None
     if resume and state_path is not None:
@@ -312,7 +380,10 @@ def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", sam
                                          reference_steps, shape, device, x0_source=source)
     run = _Run(config, estimator, validation, state_path, progress)
     if state is None:
-        run.start(initial_schedule(denoiser, steps, lo, hi), None if mode == "paper" else estimator.table)
+        starts = {"paper": initial_schedule(denoiser, steps, lo, hi)}
+        if validation is not None and start == "all":
+            starts = start_schedules(denoiser, steps, lo, hi)
+        run.start(list(starts.items()), None if mode == "paper" else estimator.table)
     else:
         run.state = state
     return run.finish()
@@ -322,6 +393,14 @@ def _default_device():
     if torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def has_plain_data(source):
+    """Whether x0 draws come without per-sample conditioning (then the validation figure compares
+    samples with them rather than with a many-step reference run)."""
+    from .klub import x0_sampler
+
+    return not isinstance(x0_sampler(source)(1, torch.Generator().manual_seed(0)), (tuple, list))
 
 
 def _draw_one(source):
@@ -338,13 +417,22 @@ class _Run:
         self.state_path, self.progress = state_path, progress and distributed.is_main()
         self.state = None
 
-    def start(self, sigmas, table):
+    def start(self, starts, table):
+        """starts: [(name, ascending sigmas)], descended from in this order in stage 0."""
         self.state = {"format": STATE_FORMAT, "config": self.config, "stage": 0, "iteration": 0,
-                      "sigmas": sigmas.tolist(), "width": START_WIDTH, "best": None, "since_best": 0,
+                      "pending": [[name, sigmas.tolist()] for name, sigmas in starts], "start": None,
+                      "sigmas": None, "width": START_WIDTH, "best": None, "since_best": 0, "descent_best": None,
                       "history": [], "evaluations": {"klub": 0, "validation": 0},
                       "table": None if table is None else table.tolist()}
-        self._record(sigmas)
+        self._next_start()
         self._save()
+
+    def _next_start(self):
+        """Begin the stage-0 descent from the next pending start schedule."""
+        s = self.state
+        s["start"], sigmas = s["pending"].pop(0)
+        s["sigmas"], s["width"], s["iteration"], s["since_best"], s["descent_best"] = sigmas, START_WIDTH, 0, 0, None
+        self._record(np.asarray(sigmas))
 
     def finish(self):
         from tqdm import tqdm
@@ -359,18 +447,22 @@ class _Run:
         bar.close()
         s = self.state
         best_iteration = s["best"]["iteration"] if s["best"] else s["history"][0]["iteration"]
+        best_start = s["best"]["start"] if s["best"] else s["history"][0]["start"]
         final = np.asarray(s["sigmas"])
         if self.state_path is not None and distributed.is_main():
             Path(self.state_path).unlink(missing_ok=True)
         return OptimizeResult(sigmas=final[::-1].copy(), steps=self.config["steps"], klub=s["history"][-1]["klub"],
                               best_iteration=best_iteration, history=s["history"], evaluations=dict(s["evaluations"]),
-                              settings=dict(self.config))
+                              settings=dict(self.config), best_start=best_start)
 
     def _step(self):
         s, config = self.state, self.config
         sigmas = np.asarray(s["sigmas"])
         stage_done = (s["width"] < MIN_WIDTH or s["iteration"] >= config["max_iterations"]
                       or (s["stage"] == 0 and self.validation is not None and s["since_best"] >= config["patience"]))
+        if stage_done and s["stage"] == 0 and s["pending"]:
+            self._next_start()
+            return
         if stage_done:
             if s["stage"] == 0 and s["best"] is not None:
                 sigmas = np.asarray(s["best"]["sigmas"])
@@ -398,14 +490,17 @@ class _Run:
         """Log KLUB (and in stage 0 the validation figure) of the current iterate; track the best."""
         s = self.state
         klub, se = self.estimator(sigmas[None])
-        entry = {"stage": s["stage"], "steps": len(sigmas) - 1, "iteration": s["iteration"], "width": s["width"],
+        entry = {"stage": s["stage"], "start": s["start"], "steps": len(sigmas) - 1, "iteration": s["iteration"],
+                 "width": s["width"],
                  "klub": float(klub[0]), "klub_se": None if math.isnan(se[0]) else float(se[0]), "validation": None,
                  "sigmas": sigmas[::-1].tolist()}
         if s["stage"] == 0 and self.validation is not None:
             entry["validation"] = figure = float(self.validation(sigmas))
             if s["best"] is None or figure < s["best"]["validation"]:
-                s["best"] = {"sigmas": sigmas.tolist(), "validation": figure, "iteration": s["iteration"]}
-                s["since_best"] = 0
+                s["best"] = {"sigmas": sigmas.tolist(), "validation": figure, "iteration": s["iteration"],
+                             "start": s["start"]}
+            if s["descent_best"] is None or figure < s["descent_best"]:  # patience counts within one descent
+                s["descent_best"], s["since_best"] = figure, 0
             else:
                 s["since_best"] += 1
         self._count()

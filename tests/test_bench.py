@@ -182,16 +182,16 @@ def test_cli_bench_errors_are_one_line(capsys, tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
-def test_early_stopping_judges_stochastic_solvers_on_distribution():
+def test_early_stopping_judges_every_solver_on_distribution():
     from ays_core.search import ReferenceValidation
 
     model = GridMixtureToy()
     args = (10, 64, 0, model.sigma_min, model.sigma_max, 20, (2,), "cpu")
     sde = ReferenceValidation(model, "dpmpp_2m_sde", *args, x0_source=model.sample_data)
     ode = ReferenceValidation(model, "euler", *args, x0_source=model.sample_data)
-    assert sde.real is not None and ode.real is None
+    assert sde.real is not None and ode.real is not None and not hasattr(ode, "reference")
     ascending = bench.schedule_sigmas("exponential", 10, model.sigma_min, model.sigma_max)[:-1][::-1]
-    assert sde(ascending) > 0 and ode(ascending) > 0
+    assert np.isfinite(sde(ascending)) and np.isfinite(ode(ascending))  # a KL estimate: may dip below 0
 
 
 def test_cli_bench_rejects_an_out_path_that_is_a_file(capsys, tmp_path):

@@ -3,13 +3,15 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 from scipy import optimize as sciopt
 
 from ays_core import AYSError
-from ays_core.bench import reference_distance, run_sampler
+from ays_core.bench import run_sampler
 from ays_core.baselines import exponential, karras
 from ays_core.models.toy import GaussianToy, GridMixtureToy
-from ays_core.search import (CANDIDATES, ReferenceValidation, candidate_log_sigmas, optimize, subdivide)
+from ays_core.search import (CANDIDATES, ReferenceValidation, candidate_log_sigmas, knn_divergence, optimize,
+                             start_schedules, subdivide)
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 
@@ -73,10 +75,10 @@ def test_refinement_moves_only_new_points():
 
 def test_early_stopped_gmm_schedule_beats_karras_and_exponential():
     toy = GridMixtureToy()
-    result = optimize(toy, 10, mode="fast", samples=1024, refine=0, validation_samples=128, progress=False)
+    result = optimize(toy, 10, mode="fast", samples=1024, refine=0, validation_samples=512, progress=False)
     figures = [h["validation"] for h in result.history if h["validation"] is not None]
-    assert result.best_iteration > 0 and min(figures) < figures[0]
-    validation = ReferenceValidation(toy, "dpmpp_2m", 10, 128, 0, SIGMA_MIN, SIGMA_MAX, 100, (2,), "cpu")
+    validation = ReferenceValidation(toy, "dpmpp_2m", 10, 512, 0, SIGMA_MIN, SIGMA_MAX, 100, (2,), "cpu",
+                                     x0_source=toy.sample_data)  # the optimizer's own figure
     ours = validation(result.sigmas[::-1].copy())
     assert ours == pytest.approx(min(figures))
     for baseline in (karras, exponential):
@@ -84,7 +86,35 @@ def test_early_stopped_gmm_schedule_beats_karras_and_exponential():
         assert ours < validation(as_stored[::-1].copy())
         samples, _ = run_sampler(toy, "dpmpp_2m", baseline(10, SIGMA_MIN, SIGMA_MAX), validation.x_start, 0,
                                  validation.range)  # k-diffusion's own convention
-        assert ours < reference_distance(samples, validation.reference)
+        assert ours < knn_divergence(samples, validation.real)
+
+
+def test_stage_zero_descends_from_every_start_and_keeps_the_best_iterate():
+    toy = GridMixtureToy()
+    result = optimize(toy, 6, samples=256, refine=0, validation_samples=64, patience=2, progress=False)
+    stage0 = [h for h in result.history if h["stage"] == 0]
+    starts = start_schedules(toy, 6, SIGMA_MIN, SIGMA_MAX)
+    assert list(dict.fromkeys(h["start"] for h in stage0)) == list(starts) == ["paper", "exponential", "kl_optimal", "sd15"]
+    for name, sigmas in starts.items():  # each descent begins at its start schedule, as stored
+        first = next(h for h in stage0 if h["start"] == name)
+        assert first["iteration"] == 0 and np.allclose(first["sigmas"][::-1], sigmas)
+    best = min(stage0, key=lambda h: h["validation"])
+    assert (result.best_start, result.best_iteration) == (best["start"], best["iteration"])
+    assert np.array_equal(result.sigmas, best["sigmas"])
+    only_paper = optimize(toy, 6, samples=256, refine=0, validation_samples=64, patience=2, start="paper",
+                          progress=False)
+    assert {h["start"] for h in only_paper.history} == {"paper"} and only_paper.best_start == "paper"
+    no_stop = optimize(toy, 6, samples=256, refine=0, early_stop=False, progress=False)
+    assert {h["start"] for h in no_stop.history} == {"paper"}
+
+
+def test_knn_divergence_known_answers():
+    generator = torch.Generator().manual_seed(0)
+    a, b, c = (torch.randn(3000, 2, generator=generator) for _ in range(3))
+    assert abs(knn_divergence(a, b)) < 0.05                          # same law: KL = 0
+    assert knn_divergence(a + torch.tensor([1.0, 0.0]), b) == pytest.approx(0.5, abs=0.08)  # N(m, I) vs N(0, I)
+    assert knn_divergence(0.5 * a, c) == pytest.approx(np.log(4) + 0.25 - 1, abs=0.08)    # sharper than the data
+    assert knn_divergence(a * 0, b) > 10                               # collapsed onto one point
 
 
 def test_optimize_takes_a_data_tensor_and_needs_data_otherwise():
@@ -103,7 +133,7 @@ def test_optimize_takes_a_data_tensor_and_needs_data_otherwise():
     ({"steps": 1}, "steps"), ({"mode": "slow"}, "mode"), ({"solver": "nope"}, "sampler"),
     ({"samples": 1}, "samples"), ({"sigma_min": 5.0, "sigma_max": 1.0}, "sigma_min"),
     ({"refine": 9}, "steps"), ({"seed": -1}, "seed"), ({"validation_samples": 0}, "validation_samples"),
-    ({"patience": 0}, "patience"), ({"steps": 2.5}, "steps"),
+    ({"patience": 0}, "patience"), ({"steps": 2.5}, "steps"), ({"start": "karras"}, "start"),
 ])
 def test_bad_options_raise_ays_error(options, message):
     options = {"steps": 10, **options}

@@ -72,17 +72,19 @@ def _data_samples(args):
 
 
 def _evaluations(args, data_free, latent=True):
-    from ..bench import get_sampler
     from ..budget import count_evaluations
+    from ..search import VALIDATION_SAMPLES
 
     return count_evaluations(
         steps=args.steps, mode=args.mode, samples=args.samples, refine=args.refine, early_stop=args.early_stop,
         patience=args.patience, max_iterations=args.max_iterations, solver=args.solver,
-        validation_samples=args.validation_samples, reference_steps=_search_default("reference_steps"),
+        validation_samples=(VALIDATION_SAMPLES["reference" if latent else "data"] if args.validation_samples is None
+                            else args.validation_samples),
+        reference_steps=_search_default("reference_steps"),
         grid_size=_search_default("grid_size"),
         data_samples=_data_samples(args) if data_free else 0, data_steps=args.data_steps,
-        # a model's own plain data stands in for the reference run with stochastic solvers
-        reference_run=latent or not get_sampler(args.solver).stochastic)
+        # a model's own plain data stands in for the reference run
+        reference_run=latent)
 
 
 def _header(args):

@@ -16,8 +16,10 @@ def add_parser(subparsers, common):
     p = subparsers.add_parser(
         "optimize", parents=[common], help="optimize a schedule for a model (KLUB, early stopping)",
         description="Optimize a sampling schedule for a model with the KLUB objective of Align Your Steps: "
-                    "coordinate search at --steps steps from the EDM start, stopped early where the solver's "
-                    "samples best match a many-step reference, then refined --refine times by inserting "
+                    "coordinate search at --steps steps, run from the EDM start and from each hand-made "
+                    "schedule (exponential, kl_optimal, the SD1.5 AYS list), keeping the iterate whose samples "
+                    "with --solver score best (k-NN KL estimate against x0 draws of the model's data; a "
+                    "many-step reference where the data carry prompts), then refined --refine times by inserting "
                     "log-midpoints (10 -> 20 -> 40). Writes a schedule file (the finest schedule; any step "
                     "count is resampled from it, --steps exactly). Runs on several processes with "
                     "`torchrun --nproc_per_node=K -m ays_core optimize ...`.")
@@ -39,8 +41,9 @@ def add_parser(subparsers, common):
                    help="run the first stage to KLUB convergence instead of stopping at the best samples")
     p.add_argument("--patience", type=int, default=5, metavar="K",
                    help="early stopping: iterations without a better validation figure before stopping (default 5)")
-    p.add_argument("--validation-samples", type=int, default=256, metavar="N",
-                   help="samples drawn for the validation figure (default 256)")
+    p.add_argument("--validation-samples", type=int, metavar="N",
+                   help="samples drawn for the validation figure (default 1024 against the model's data, "
+                        "256 against a many-step reference where the data carry prompts)")
     p.add_argument("--max-iterations", type=int, default=300, metavar="N", help="cap per stage (default 300)")
     p.add_argument("--sigma-min", type=float, metavar="S", help="lower end of the schedule (default: the model's)")
     p.add_argument("--sigma-max", type=float, metavar="S", help="upper end of the schedule (default: the model's)")
@@ -112,7 +115,8 @@ def run(args):
                            sha256=info.get("sha256"), name=info.get("name"), settings=settings)
     atomic_write(out, dump_schedule(doc))
     atomic_write(log, (json.dumps({"settings": result.settings, "history": result.history}, indent=1) + "\n").encode())
-    stopped = f"early-stopped at iteration {result.best_iteration}" if args.early_stop else "run to convergence"
+    stopped = (f"early-stopped at iteration {result.best_iteration} of the descent from {result.best_start}"
+               if args.early_stop else "run to convergence")
     print(f"wrote {out} ({len(result.sigmas) - 1} steps; {args.steps}-step stage {stopped}; KLUB {result.klub:.6g}; "
           f"{result.evaluations['klub']} denoiser evaluations for the KLUB); curves in {log}")
     if args.publish:
