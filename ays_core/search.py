@@ -204,8 +204,8 @@ def knn_divergence(samples, data, k=None):
     k = KNN_NEIGHBOURS if k is None else k
     a = np.asarray(torch.as_tensor(samples).reshape(len(samples), -1).double())
     b = np.asarray(torch.as_tensor(data).reshape(len(data), -1).double())
-    rho = cKDTree(a).query(a, k + 1)[0][:, -1]
-    nu = cKDTree(b).query(a, k)[0][:, -1]
+    rho = cKDTree(a).query(a, [k + 1])[0][:, 0]  # [k]: only the k-th neighbour, any k
+    nu = cKDTree(b).query(a, [k])[0][:, 0]
     tiny = 1e-12 * (1.0 + float(np.abs(b).max()))
     return float(a.shape[1] * np.mean(np.log(np.maximum(nu, tiny) / np.maximum(rho, tiny))) + math.log(len(b) / (len(a) - 1)))
 

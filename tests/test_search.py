@@ -149,3 +149,32 @@ def test_cli_no_early_stop_converges_to_exact_minimum(tmp_path):
     assert main(["optimize", "--model", "toy:gaussian", "--steps", "10", "--refine", "0", "--no-early-stop",
                  "--samples", "2048", "--out", str(out)]) == 0
     assert closed_form_klub(load_schedule(out).sigmas, 0.5, 2) <= 1.01 * true_minimum(10, 0.5, 2)
+
+
+def test_a_state_saved_between_descents_resumes_and_a_bad_pending_start_is_rejected(tmp_path, monkeypatch):
+    import json
+
+    from ays_core import search
+
+    toy, state = GridMixtureToy(), tmp_path / "s.json"
+    options = dict(samples=256, refine=0, validation_samples=64, patience=2, progress=False, state_path=state)
+    expected = optimize(toy, 6, **options)
+    original, calls = search._Run._step, []
+
+    def crash_once_in_the_second_descent(run):
+        if run.state["start"] == "exponential" and not calls:
+            calls.append(1)
+            raise KeyboardInterrupt
+        original(run)
+    monkeypatch.setattr(search._Run, "_step", crash_once_in_the_second_descent)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(toy, 6, **options)
+    saved = json.loads(state.read_text())
+    assert saved["start"] == "exponential" and [name for name, _ in saved["pending"]] == ["kl_optimal", "sd15"]
+    resumed = optimize(toy, 6, resume=True, **options)
+    assert np.array_equal(resumed.sigmas, expected.sigmas) and resumed.best_start == expected.best_start
+
+    saved["pending"][0][1] = saved["pending"][0][1][:3]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(AYSError, match="pending start"):
+        optimize(toy, 6, resume=True, **options)
