@@ -39,6 +39,7 @@ MIN_WIDTH = 1 / 64         # a pass that moves nothing halves the width; below t
 STATE_FORMAT = "ays-optimize-state-v1"
 MAX_STATE_BYTES = 64 << 20
 MAX_POINTS = 1001          # a stored schedule holds at most this many sigmas
+DIVERGED = 1e300           # validation figure of samples that are not finite
 KNN_NEIGHBOURS = 5         # k of the k-NN divergence estimate behind the validation figure
 # Default validation samples: a distribution figure needs a thousand samples to rank schedules
 # (256 picked by noise on toy:gmm8x8); the pathwise reference figure is far less noisy per sample.
@@ -196,14 +197,17 @@ def knn_divergence(samples, data, k=None):
     """k-nearest-neighbour estimate of KL(samples || data) (Wang, Kulkarni and Verdu, 2009):
     d * mean log(nu_k / rho_k) + log(m / (n - 1)), rho_k the distance of each sample to its k-th
     neighbour among the samples, nu_k to its k-th neighbour among the m data draws. Samples
-    stranded between the data's modes raise it (as they raise the NLL under the true density),
-    and so does collapsing onto the modes (rho_k shrinks), which a sliced Wasserstein distance of
-    a thousand samples barely sees. Exact ties are clamped so the figure stays finite."""
+    stranded between the data's modes raise it, as they raise the NLL under the true density (a
+    sliced Wasserstein distance of a thousand samples barely sees them); collapsing onto the modes
+    raises it too (rho_k shrinks), where the NLL would reward it. Exact ties are clamped so the
+    figure stays finite."""
     from scipy.spatial import cKDTree
 
     k = KNN_NEIGHBOURS if k is None else k
     a = np.asarray(torch.as_tensor(samples).reshape(len(samples), -1).double())
     b = np.asarray(torch.as_tensor(data).reshape(len(data), -1).double())
+    if not np.all(np.isfinite(a)):  # a diverged solver: worst possible, and still valid JSON in the state
+        return DIVERGED
     rho = cKDTree(a).query(a, [k + 1])[0][:, 0]  # [k]: only the k-th neighbour, any k
     nu = cKDTree(b).query(a, [k])[0][:, 0]
     tiny = 1e-12 * (1.0 + float(np.abs(b).max()))

@@ -115,6 +115,8 @@ def test_knn_divergence_known_answers():
     assert knn_divergence(a + torch.tensor([1.0, 0.0]), b) == pytest.approx(0.5, abs=0.08)  # N(m, I) vs N(0, I)
     assert knn_divergence(0.5 * a, c) == pytest.approx(np.log(4) + 0.25 - 1, abs=0.08)    # sharper than the data
     assert knn_divergence(a * 0, b) > 10                               # collapsed onto one point
+    a[0, 0] = float("nan")
+    assert knn_divergence(a, b) >= 1e300                               # a diverged solver
 
 
 def test_optimize_takes_a_data_tensor_and_needs_data_otherwise():
