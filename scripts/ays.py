@@ -24,6 +24,7 @@ if EXTENSION_ROOT not in sys.path:
 
 from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import ModelInfo, Selector, builtin_schedule, normalize_pin, registry_roots  # noqa: E402
+from ays_core.share import pull_in_background, pull_summary  # noqa: E402
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
 SCHEDULER_NAME = "ays"
@@ -37,6 +38,8 @@ OPT_REGISTRIES = "ays_registry_dirs"
 OPT_PIN = "ays_schedule"
 OPT_REMOTE = "ays_remote_url"
 OPT_A1111 = "ays_a1111_convention"
+OPT_PULL_NOW = "ays_pull_now"  # a button, stored nowhere
+OPT_PULL_AT_START = "ays_pull_at_start"
 INFOTEXT_SCHEDULE = "AYS schedule"
 INFOTEXT_HIRES_SCHEDULE = "Hires AYS schedule"
 INFOTEXT_A1111 = "AYS A1111 convention"
@@ -318,9 +321,58 @@ def add_settings():
         "Automatic", "Schedule: Automatic = the checkpoint's own, else its family's; or pin an id / id@vN",
         gr.Dropdown, pin_choices, infotext=INFOTEXT_SCHEDULE, refresh=ADAPTER.selector.invalidate))
     shared.opts.add_option(OPT_REMOTE, option_info("", "Remote registry URL (for ays pull/share)", gr.Textbox))
+    pull_button_option = option_info("Pull now", "Pull now from the remote registry URL (apply settings first)",
+                                     pull_button)
+    pull_button_option.do_not_save = True
+    shared.opts.add_option(OPT_PULL_NOW, pull_button_option)
+    shared.opts.add_option(OPT_PULL_AT_START, option_info(
+        False, "Pull from the remote registry URL at start (in the background)", gr.Checkbox))
     shared.opts.add_option(OPT_A1111, option_info(
         False, "A1111 step convention: N points then 0, like the built-in Align Your Steps (off: N + 1 points, last set to 0)",
         gr.Checkbox, infotext=INFOTEXT_A1111))
+
+
+# ---------------------------------------------------------------- sharing (ays_core.share)
+
+def pull_now():
+    """Pull from the saved remote registry URL into the first registry folder searched; the
+    outcome, success or failure, is one console line (returned too, for the button's notice)."""
+    url = str(option(OPT_REMOTE, "") or "").strip()
+    if url:
+        line = pull_summary(url, ADAPTER.roots())
+        ADAPTER.selector.invalidate()
+    else:
+        line = "AYS: no remote registry URL to pull from (Settings > AYS; apply settings first)"
+    print(line, file=sys.stderr)
+    return line
+
+
+def pull_button(label=None, value=None, elem_id=None, **_component_args):
+    """The "Pull now" setting's component. The settings page calls every component with label
+    and value; a Gradio 4 Button takes no label, so the value is its text."""
+    import gradio as gr
+
+    def clicked():
+        line = pull_now()
+        notice = getattr(gr, "Info", None)  # a toast, Gradio 3.40+
+        if notice is not None:
+            notice(line)
+
+    button = gr.Button(value=value or label, elem_id=elem_id)
+    button.click(fn=clicked, inputs=[], outputs=[])
+    return button
+
+
+def pull_at_start(_demo, _app):
+    """Optional pull when the WebUI starts: on a background thread, so start-up never waits."""
+    url = str(option(OPT_REMOTE, "") or "").strip()
+    if option(OPT_PULL_AT_START, False) and url:
+        pull_in_background(url, ADAPTER.roots(), log=log_pull)
+
+
+def log_pull(line):
+    print(line, file=sys.stderr)
+    ADAPTER.selector.invalidate()
 
 
 # ---------------------------------------------------------------- API
@@ -399,3 +451,4 @@ at_startup(register, "add the AYS scheduler")
 at_startup(add_settings, "add the AYS settings")
 script_callbacks.on_ui_settings(add_settings)
 script_callbacks.on_app_started(add_api_routes)
+script_callbacks.on_app_started(pull_at_start)
