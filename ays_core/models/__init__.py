@@ -51,7 +51,8 @@ def parse_spec(spec):
     head, _, query = str(spec).partition("?")
     scheme, sep, name = head.partition(":")
     if not sep or not name:
-        raise AYSError(f"model spec {spec!r} is not SCHEME:NAME (known schemes: {', '.join(sorted(LOADERS))})")
+        raise AYSError(f"model spec {spec!r} is neither an existing checkpoint file nor SCHEME:NAME "
+                       f"(known schemes: {', '.join(sorted(LOADERS))})")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
