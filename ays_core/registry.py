@@ -195,6 +195,22 @@ def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path, progress=True):
+    """sha256 of a (possibly multi-GB) checkpoint file: the WebUI's checkpoint hash. A progress
+    bar shows for files of 256 MiB and more."""
+    from tqdm import tqdm
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}",
+                                     disable=not progress or size < (256 << 20), leave=False) as bar:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()
+
+
 # ---------------------------------------------------------------- schedules
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 
 from ..errors import AYSError
+from ..registry import file_sha256
 from .ldm import LatentDiffusionDenoiser
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v"}
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 SHA256_PATTERN = re.compile(r"\A[0-9a-fA-F]{64}\Z")
-HASH_CHUNK = 1 << 22
 
 
 def require_diffusers():
@@ -133,20 +133,6 @@ def check_sha256(value):
     if not SHA256_PATTERN.match(str(value)):
         raise AYSError(f"sha256 must be 64 hex digits, got {value!r}")
     return str(value).lower()
-
-
-def file_sha256(path, progress=True):
-    """sha256 of a (possibly multi-GB) checkpoint file, the WebUI's checkpoint hash."""
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}",
-                                     disable=not progress or size < (256 << 20), leave=False) as bar:
-        for block in iter(lambda: f.read(HASH_CHUNK), b""):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def weights_sha256(folder):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import AYSError
+from ..registry import atomic_write, file_sha256
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 BUNDLED_DENOISER = os.path.join(ASSETS_DIR, "digits_denoiser.safetensors")
@@ -259,25 +260,13 @@ def _family_id(name):
     return cleaned[:64] or "checkpoint"
 
 
-def file_sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_feature_network(path=BUNDLED_FEATURES):
     return load_network(path, "classifier")
 
 
 def save_network(network, path):
-    """Write weights + config atomically (temporary file, then rename)."""
-    from safetensors.torch import save_file
+    """Write weights + config atomically."""
+    from safetensors.torch import save
 
     tensors = {key: value.detach().contiguous() for key, value in network.state_dict().items()}
-    temporary = f"{path}.tmp{os.getpid()}"
-    save_file(tensors, temporary, metadata={METADATA_KEY: json.dumps(network.config, sort_keys=True)})
-    os.replace(temporary, path)
+    atomic_write(path, save(tensors, metadata={METADATA_KEY: json.dumps(network.config, sort_keys=True)}))
