@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import AYSError
-from .registry import atomic_write
+from .fileio import atomic_write
 
 CONVENTION_SUFFIXES = (":ays", ":a1111")
 

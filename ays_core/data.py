@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import AYSError
-from .registry import atomic_write
+from .fileio import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CACHE_ENV = "AYS_CACHE"

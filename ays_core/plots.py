@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import atomic_write
+from .fileio import atomic_write
 
 
 def plot_schedules(schedules, path, title="Sampling schedules"):

@@ -12,25 +12,21 @@ validated against the JSON Schema plus the checks JSON Schema cannot express.
 import contextlib
 import datetime
 import functools
-import hashlib
 import json
-import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import AYSError
+from .fileio import atomic_write, read_json, sha256_bytes
 from .interp import resample
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
 SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
 REGISTRY_ENV = "AYS_REGISTRY"
-MAX_FILE_BYTES = 1 << 20  # a 1000-step schedule is ~30 kB; anything near 1 MiB is not a schedule
-MAX_DEPTH = 32  # a schedule file nests 4 levels; free-form settings get some room, bombs do not
 ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 VERSION_FILE = re.compile(r"\Av([1-9][0-9]{0,6})\.json\Z")
 ENDS_RTOL = 1e-6
@@ -43,62 +39,6 @@ def default_registry():
 
 
 # ---------------------------------------------------------------- parsing and validation
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
-
-
-def _finite_float(text):
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses to inf, which could not be written back as JSON
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def _check_tree(value, what):
-    """Reject what json.loads lets through but we could not store: deep nesting, lone surrogates."""
-    stack = [(value, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise AYSError(f"{what} is nested too deeply to be a schedule (more than {MAX_DEPTH} levels)")
-        if isinstance(value, dict):
-            stack.extend((key, depth) for key in value)
-            stack.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise AYSError(f"{what} is not valid JSON: a string holds an unpaired UTF-16 surrogate") from None
-
-
-def parse_json(data, what="file", limit=MAX_FILE_BYTES):
-    """Parse untrusted JSON bytes strictly: size cap, UTF-8, finite numbers only, bounded nesting."""
-    if len(data) > limit:
-        raise AYSError(f"{what} is too large ({len(data)} bytes, limit {limit})")
-    try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise AYSError(f"{what} is nested too deeply to be a schedule") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise AYSError(f"{what} is not valid JSON: {exc}") from None
-    _check_tree(value, what)
-    return value
-
-
-def read_json(path, what=None):
-    what = what or str(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise AYSError(f"{what}: no such file") from None
-    except OSError as exc:
-        raise AYSError(f"{what}: cannot read ({exc.strerror or exc})") from None
-    return parse_json(data, what)
-
 
 @functools.lru_cache(maxsize=None)
 def _end_anchored(pattern):
@@ -191,26 +131,6 @@ def dump_index(index):
     return (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path, progress=True):
-    """sha256 of a (possibly multi-GB) checkpoint file: the WebUI's checkpoint hash. A progress
-    bar shows for files of 256 MiB and more."""
-    from tqdm import tqdm
-
-    path = Path(path)
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}",
-                                     disable=not progress or size < (256 << 20), leave=False) as bar:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------- schedules
 
 @dataclass(frozen=True)
@@ -283,40 +203,7 @@ def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver,
     return doc
 
 
-# ---------------------------------------------------------------- file writing
-
-def _read_umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
-
-
-def atomic_write(path, data):
-    """Write bytes so that readers see the old file or the whole new one, never a torn one."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise AYSError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide shared registry files from a web server
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):  # disk full, a folder where the file should go, ...
-            raise AYSError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-
+# ---------------------------------------------------------------- one registry folder
 
 def file_holds(path, doc):
     """Whether the schedule file at `path` has the content of `doc` (formatting aside)."""
@@ -325,8 +212,6 @@ def file_holds(path, doc):
     except AYSError:  # a broken file is not the same content; `verify` reports it
         return False
 
-
-# ---------------------------------------------------------------- one registry folder
 
 class Registry:
     """One registry folder. Reads go through the files themselves; writes take a file lock."""

@@ -228,7 +228,7 @@ def _data_draws(source, count, seed):
 # ---------------------------------------------------------------- resumable state
 
 def save_state(path, state):
-    from .registry import atomic_write
+    from .fileio import atomic_write
 
     if distributed.is_main():
         atomic_write(path, json.dumps(state).encode("utf-8"))
@@ -236,15 +236,15 @@ def save_state(path, state):
 
 def load_state(path, config):
     """The saved state for `config`, or AYSError saying what is wrong with the file."""
+    from .fileio import read_json
+
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_STATE_BYTES + 1)
-        if len(data) > MAX_STATE_BYTES:
-            raise ValueError("file too large")
-        state = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        state = read_json(path, limit=MAX_STATE_BYTES)
         _check_state(state, config)
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
+    except AYSError as exc:
+        raise AYSError(f"corrupt resume state {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise AYSError(f"corrupt resume state {path}: {exc}") from None
     if state["config"] != config:
         changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
@@ -254,10 +254,6 @@ def load_state(path, config):
     if missing:
         raise AYSError(f"corrupt resume state {path}: no {', '.join(missing)}")
     return state
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
 
 
 def _check_state(state, config):

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AYSError
-from .registry import (ID_PATTERN, MAX_FILE_BYTES, VERSION_FILE, Registry, RegistrySet, atomic_write, dump_index,
-                       dump_schedule, file_holds, parse_json, parse_ref, sha256_bytes, validate, validate_index)
+from .fileio import MAX_JSON_BYTES, atomic_write, parse_json, read_capped, sha256_bytes
+from .registry import (ID_PATTERN, VERSION_FILE, Registry, RegistrySet, dump_index, dump_schedule, file_holds,
+                       parse_ref, validate, validate_index)
 
 MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
 MAX_REDIRECTS = 5
@@ -300,7 +301,7 @@ def _fetch_new(downloader, base, entry, registries):
     if stored is not None and sha256_bytes(stored.read_bytes()) == entry["sha256"]:
         return None  # pulling twice downloads nothing
     url = base + expected_path
-    data = downloader.get(url, MAX_FILE_BYTES)
+    data = downloader.get(url, MAX_JSON_BYTES)
     if sha256_bytes(data) != entry["sha256"]:
         raise AYSError(f"{url}: sha256 {sha256_bytes(data)} differs from the index's {entry['sha256']}")
     doc = check_schedule_bytes(data, what=url)
@@ -359,14 +360,8 @@ def import_file(path, registries):
 
 def _read_capped(path):
     if str(path) == "-":
-        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise AYSError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise AYSError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return sys.stdin.buffer.read(MAX_JSON_BYTES + 1)  # parse_json refuses more than the cap
+    return read_capped(path, MAX_JSON_BYTES)
 
 
 def export_file(ref, dest, registries, force=False):
@@ -430,9 +425,10 @@ class _ReadOnlyHandler(http.server.BaseHTTPRequestHandler):
         file = self.registry.path_of(schedule_id, version)
         if not file.is_file() or not file.resolve().is_relative_to(self.registry.root.resolve()):
             return None
-        with open(file, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-        return data if len(data) <= MAX_FILE_BYTES else None
+        try:
+            return read_capped(file, MAX_JSON_BYTES)
+        except AYSError:
+            return None
 
     def log_message(self, format, *args):
         if not self.quiet:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AYSError
-from .registry import atomic_write, dump_schedule, new_schedule_doc, parse_json
+from .fileio import atomic_write, parse_json
+from .registry import dump_schedule, new_schedule_doc
 
 JOB_FILE, STATE_FILE, LOG_FILE, RESULT_FILE, PLOT_FILE = "job.json", "state.json", "log.json", "schedule.json", "plot.png"
 DATA_CHOICES = ("prompts", "images")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ays_core import AYSError, Registry, RegistrySet, load_schedule, schedule
-from ays_core.registry import (SHIPPED_REGISTRY, dump_schedule, new_schedule_doc, parse_json, parse_ref,
-                               sha256_bytes, validate)
+from ays_core.fileio import parse_json, sha256_bytes
+from ays_core.registry import SHIPPED_REGISTRY, dump_schedule, new_schedule_doc, parse_ref, validate
 
 PAPER = {  # notes section 4, exact values to 10 digits, and the 3-decimal published lists
     "sd15": [14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,

@@ -17,7 +17,8 @@ import pytest
 
 from ays_core import AYSError, Registry, RegistrySet
 from ays_core.cli import main
-from ays_core.registry import MAX_FILE_BYTES, dump_index, dump_schedule, new_schedule_doc, sha256_bytes
+from ays_core.fileio import MAX_JSON_BYTES, sha256_bytes
+from ays_core.registry import dump_index, dump_schedule, new_schedule_doc
 from ays_core.share import (Downloader, base_url, export_file, import_file, make_server, pull, pull_in_background,
                             pull_summary, server_url)
 
@@ -259,7 +260,7 @@ HOSTILE_FILES = {  # name: (bytes or route served at /alpha/v1.json, words the r
     "trailing newline id": (_bytes_with(id="alpha\n"), "id"),
 }
 HOSTILE_ROUTES = {  # bodies are a valid file so that only the transport is at fault
-    "oversized, declared": ({"body": b" " * (MAX_FILE_BYTES + 1)}, "too large"),
+    "oversized, declared": ({"body": b" " * (MAX_JSON_BYTES + 1)}, "too large"),
     "oversized, streamed": ({"endless": b" " * 65536}, "too large"),
     "truncated": ({"truncate": 50}, "truncated"),
     "slow to answer": ({"delay": 1.5}, "no answer within"),
@@ -460,7 +461,7 @@ def test_import_checks_like_pull(tmp_path, capsys, name):
 
 def test_import_oversized_and_missing_files(tmp_path, capsys):
     big = tmp_path / "big.json"
-    big.write_bytes(b" " * (MAX_FILE_BYTES + 10))
+    big.write_bytes(b" " * (MAX_JSON_BYTES + 10))
     assert "too large" in run(capsys, "registry", "import", str(big), "--registry", str(tmp_path / "r"))[2]
     assert "no such file" in run(capsys, "registry", "import", str(tmp_path / "nope.json"))[2]
 
@@ -606,7 +607,8 @@ for _ in range(count):
 READER = """
 import sys, time
 from ays_core import Registry, AYSError
-from ays_core.registry import read_json, validate_index
+from ays_core.fileio import read_json
+from ays_core.registry import validate_index
 root, seconds = sys.argv[1], float(sys.argv[2])
 end, reads = time.time() + seconds, 0
 while time.time() < end:

@@ -11,7 +11,8 @@ import re
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ays_core import AYSError
-from ays_core.registry import dump_schedule, parse_json, validate_index
+from ays_core.fileio import parse_json
+from ays_core.registry import dump_schedule, validate_index
 from ays_core.share import check_schedule_bytes
 
 EXAMPLES = int(os.environ.get("AYS_FUZZ_EXAMPLES", "300"))  # raise it for a longer hunt

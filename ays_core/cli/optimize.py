@@ -73,7 +73,8 @@ def _paths(args, schedule_id):
 def run(args):
     from .. import distributed
     from ..models import load_denoiser
-    from ..registry import Registry, RegistrySet, atomic_write, check_id, default_registry, dump_schedule, new_schedule_doc
+    from ..fileio import atomic_write
+    from ..registry import Registry, RegistrySet, check_id, default_registry, dump_schedule, new_schedule_doc
     from ..search import optimize
 
     device = distributed.init_from_env()

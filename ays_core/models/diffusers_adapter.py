@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AYSError
-from ..registry import file_sha256
+from ..fileio import file_sha256
 from .ldm import LatentDiffusionDenoiser
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}

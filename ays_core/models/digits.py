@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import AYSError
-from ..registry import atomic_write, file_sha256
+from ..fileio import atomic_write, file_sha256
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 BUNDLED_DENOISER = os.path.join(ASSETS_DIR, "digits_denoiser.safetensors")
