@@ -68,6 +68,17 @@ def _finite_float(text):
     return value
 
 
+def _unique_keys(pairs):
+    """An object's dict, refusing a repeated key: parsers disagree on which one wins, so a file
+    could mean one thing to a validator and another to its reader."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {repeated[:60]!r} appears twice in one object")
+    return value
+
+
 def _check_tree(value, what, max_depth):
     """Reject what json.loads lets through but we could not store: deep nesting, lone surrogates."""
     stack = [(value, 1)]
@@ -88,11 +99,13 @@ def _check_tree(value, what, max_depth):
 
 
 def parse_json(data, what="file", limit=MAX_JSON_BYTES, max_depth=MAX_DEPTH):
-    """Parse untrusted JSON bytes strictly: size cap, UTF-8, finite numbers only, bounded nesting."""
+    """Parse untrusted JSON bytes strictly: size cap, UTF-8, finite numbers only, no repeated
+    keys, bounded nesting. Numbers keep their JSON form: 2 is an int, 2.0 a float."""
     if len(data) > limit:
         raise AYSError(f"{what} is too large ({len(data)} bytes, limit {limit})")
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float,
+                           object_pairs_hook=_unique_keys)
     except RecursionError:
         raise AYSError(f"{what} is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:

@@ -54,13 +54,20 @@ def _pattern_keyword(validator, pattern, instance, schema):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
+def _is_integer(checker, instance):
+    # JSON Schema counts 2.0 as an integer; a file saying version 2.0 would then be stored and
+    # listed as "v2.0" by code that formats what it read. Only JSON integers are integers here.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @functools.lru_cache(maxsize=None)
 def _validator(name):
     from jsonschema import Draft202012Validator, validators
 
     with open(SCHEMA_DIR / name, encoding="utf-8") as f:
         schema = json.load(f)
-    return validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})(schema)
+    type_checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+    return validators.extend(Draft202012Validator, {"pattern": _pattern_keyword}, type_checker=type_checker)(schema)
 
 
 def _first_schema_error(validator, doc):
