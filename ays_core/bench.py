@@ -1,9 +1,9 @@
 """Benchmark schedules: sample with k-diffusion's own samplers at equal NFE, score, tabulate, plot.
+The samplers and their NFE accounting live in samplers.py, the figures in metrics.py.
 
 Fairness rules, kept by construction:
-- NFE is counted honestly: a second-order step costs two denoiser calls (one for the final step
-  to sigma = 0, which is an Euler step). `steps_for_nfe` picks the most steps that fit the budget;
-  the denoiser calls actually made are counted and reported next to the budget.
+- NFE is counted honestly (samplers.py): `steps_for_nfe` picks the most steps that fit the
+  budget; the denoiser calls actually made are counted and reported next to the budget.
 - Every schedule sees the same noise: the same starting noise per seed, and for stochastic samplers
   the same Brownian path (a seeded Brownian tree over the model's sigma range, which any schedule
   queries consistently).
@@ -25,66 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .baselines import BASELINES
 from .errors import AYSError
 from .fileio import atomic_write
+from .lookup import schedule
+from .metrics import frechet_distance, kernel_inception_distance, reference_distance, sliced_wasserstein
+from .samplers import get_sampler, initial_noise, run_sampler, steps_for_nfe
 
 CONVENTION_SUFFIXES = (":ays", ":a1111")
-
-
-# ---------------------------------------------------------------- samplers and NFE
-
-@dataclass(frozen=True)
-class Sampler:
-    name: str
-    evals_per_step: int  # denoiser calls of a step that does not end at sigma = 0
-    stochastic: bool
-
-
-SAMPLERS = {s.name: s for s in (
-    Sampler("euler", 1, False),
-    Sampler("euler_ancestral", 1, True),
-    Sampler("heun", 2, False),
-    Sampler("dpm_2", 2, False),
-    Sampler("lms", 1, False),
-    Sampler("dpmpp_2m", 1, False),
-    Sampler("dpmpp_2m_sde", 1, True),
-    Sampler("dpmpp_3m_sde", 1, True),
-)}
-
-
-def get_sampler(name):
-    if name not in SAMPLERS:
-        raise AYSError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
-    return SAMPLERS[name]
-
-
-def sampler_nfe(name, steps):
-    """Denoiser calls of `steps` steps: second-order samplers take one call on the last step
-    (it goes to sigma = 0, where k-diffusion takes a plain Euler step)."""
-    per_step = get_sampler(name).evals_per_step
-    return per_step * (steps - 1) + 1
-
-
-def steps_for_nfe(name, nfe):
-    """The most steps whose NFE fits the budget: NFE for first-order samplers, (NFE + 1) // 2 for
-    second-order ones (an even budget then leaves one call unused)."""
-    # k-diffusion's SDE multistep samplers fail on a single step, so every budget buys at least 2 calls.
-    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 2:
-        raise AYSError(f"NFE must be a whole number >= 2, got {nfe!r}")
-    per_step = get_sampler(name).evals_per_step
-    return (nfe - 1) // per_step + 1
-
-
-class CountingDenoiser:
-    """Counts batched denoiser calls (one call = one NFE for the whole batch)."""
-
-    def __init__(self, denoiser):
-        self.denoiser = denoiser
-        self.calls = 0
-
-    def __call__(self, x, sigma, **cond):
-        self.calls += 1
-        return self.denoiser(x, sigma, **cond)
 
 
 # ---------------------------------------------------------------- schedules
@@ -104,8 +52,6 @@ def schedule_sigmas(spec, steps, sigma_min, sigma_max, registry=None):
     default to k-diffusion's own form (n points, then 0), and ':ays' gives them the stored-schedule
     treatment (n + 1 points, the last replaced by 0) so both conventions can be compared.
     `registry`: a registry folder searched before the shipped one."""
-    from . import BASELINES, schedule
-
     name, convention = split_convention(spec)
     if name in BASELINES:
         if convention == "ays":
@@ -123,104 +69,6 @@ def schedule_label(spec):
     if name.endswith(".json") or "/" in name or "\\" in name:
         name = Path(name).stem
     return name if convention is None else f"{name}:{convention}"
-
-
-# ---------------------------------------------------------------- sampling
-
-def initial_noise(shape, count, sigma_max, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn((count, *shape), generator=generator) * sigma_max
-
-
-def brownian_noise(x, sigma_min, sigma_max, seed):
-    """One Brownian path per seed over the model's sigma range: every schedule and step count
-    reads increments of the same path. The range is widened a hair so float32 sigmas at its
-    ends stay inside."""
-    from k_diffusion.sampling import BrownianTreeNoiseSampler
-
-    return BrownianTreeNoiseSampler(x, sigma_min * 0.999, sigma_max * 1.001, seed=seed)
-
-
-def run_sampler(denoiser, name, sigmas, x_start, seed, sigma_range):
-    """(samples, denoiser calls) of one k-diffusion sampler on `sigmas` from `x_start`."""
-    from k_diffusion import sampling
-
-    sampler = get_sampler(name)
-    counter = CountingDenoiser(denoiser)
-    sigmas = torch.as_tensor(np.asarray(sigmas), dtype=x_start.dtype)
-    options = {}
-    if sampler.stochastic:
-        lo, hi = sigma_range
-        options["noise_sampler"] = brownian_noise(x_start, lo, hi, seed)
-    with torch.no_grad():
-        samples = getattr(sampling, f"sample_{name}")(counter, x_start.clone(), sigmas, disable=True, **options)
-    return samples, counter.calls
-
-
-# ---------------------------------------------------------------- metrics
-
-def _as_matrix(features):
-    features = np.asarray(features, dtype=np.float64)
-    return features.reshape(len(features), -1)
-
-
-def _sqrt_psd(matrix):
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
-
-
-def frechet_distance_from_moments(mu1, cov1, mu2, cov2):
-    """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2): the squared W2 distance
-    between two Gaussians, computed with symmetric eigendecompositions (no complex sqrtm)."""
-    root1 = _sqrt_psd(np.atleast_2d(cov1))
-    cross = np.linalg.eigvalsh(root1 @ np.atleast_2d(cov2) @ root1).clip(min=0)
-    value = np.sum((np.asarray(mu1) - np.asarray(mu2)) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.sqrt(cross).sum()
-    return float(max(value, 0.0))
-
-
-def frechet_distance(features1, features2):
-    a, b = _as_matrix(features1), _as_matrix(features2)
-    return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
-
-
-def kernel_inception_distance(features1, features2):
-    """Unbiased MMD^2 with the cubic polynomial kernel (x.y / d + 1)^3 (Binkowski et al. 2018)."""
-    a, b = _as_matrix(features1), _as_matrix(features2)
-    dim = a.shape[1]
-    k_aa, k_bb, k_ab = ((x @ y.T / dim + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
-    m, n = len(a), len(b)
-    within_a = (k_aa.sum() - np.trace(k_aa)) / (m * (m - 1))
-    within_b = (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
-    return float(within_a + within_b - 2 * k_ab.mean())
-
-
-def sliced_wasserstein(samples1, samples2, projections=256, seed=0):
-    """Sliced Wasserstein-2: W2 of the 1-D projections on random directions, root mean square over
-    directions. Unequal set sizes are compared through matching quantiles."""
-    a, b = _as_matrix(samples1), _as_matrix(samples2)
-    directions = np.random.default_rng(seed).standard_normal((a.shape[1], projections))
-    directions /= np.linalg.norm(directions, axis=0, keepdims=True)
-    levels = (np.arange(max(len(a), len(b))) + 0.5) / max(len(a), len(b))
-    qa, qb = _quantiles(a @ directions, levels), _quantiles(b @ directions, levels)
-    return float(np.sqrt(np.mean((qa - qb) ** 2)))
-
-
-def _quantiles(values, levels):
-    """Column-wise linear-interpolated quantiles from one sort (np.quantile with thousands of
-    levels partitions once per level, which is far slower)."""
-    ordered = np.sort(values, axis=0)
-    position = levels * (len(ordered) - 1)
-    below = np.floor(position).astype(int)
-    above = np.minimum(below + 1, len(ordered) - 1)
-    weight = (position - below)[:, None]
-    return ordered[below] * (1 - weight) + ordered[above] * weight
-
-
-def reference_distance(samples, reference):
-    """Mean over samples of the RMS (per coordinate) distance to the reference sample made from
-    the same noise: how far the few-step solution lands from the converged one."""
-    a, b = _as_matrix(samples), _as_matrix(reference)
-    return float(np.sqrt(((a - b) ** 2).mean(1)).mean())
 
 
 def mean_and_interval(values, level=0.95):

@@ -56,21 +56,28 @@ class EvaluationCount:
     high: int = 0
 
 
-def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max_iterations, solver,
-                      validation_samples, reference_steps, grid_size=96, data_samples=0, data_steps=0,
-                      reference_run=True):
-    """reference_run=False: early stopping compares with x0 draws instead of a many-step run (the
-    search does so when the data come without conditioning)."""
-    from .bench import sampler_nfe
-    from .search import CANDIDATES, START_BASELINES
+def count_evaluations(settings, *, plain_data=False, x0_draws=0):
+    """Denoiser evaluations of a run with `settings` (settings.RunSettings), as search.py makes
+    them. plain_data: the x0 come without conditioning, so early stopping compares samples with x0
+    draws instead of a many-step reference run. x0_draws: latents drawn from the model first
+    (data-free), each a data_steps-step sampler run."""
+    from .samplers import sampler_nfe
+    from .search import CANDIDATES
+    from .starts import START_BASELINES
+    from .validation import VALIDATION_SAMPLES
 
+    steps, mode, samples, refine, solver = settings.steps, settings.mode, settings.samples, settings.refine, settings.solver
+    early_stop = settings.early_stop
+    validation_samples = settings.validation_samples
+    if validation_samples is None:
+        validation_samples = VALIDATION_SAMPLES["data" if plain_data else "reference"]
     count = EvaluationCount()
     if mode == "fast":
-        count.fixed["path table"] = grid_size * samples
-    if data_samples:
-        count.fixed["x0 drawn from the model"] = data_samples * data_steps
-    if early_stop and reference_run:
-        count.fixed["early-stopping reference"] = validation_samples * sampler_nfe(solver, reference_steps)
+        count.fixed["path table"] = settings.grid_size * samples
+    if x0_draws:
+        count.fixed["x0 drawn from the model"] = x0_draws * settings.data_steps
+    if early_stop and not plain_data:
+        count.fixed["early-stopping reference"] = validation_samples * sampler_nfe(solver, settings.reference_steps)
     fixed = sum(count.fixed.values())
     count.low = count.high = fixed
     for stage in range(refine + 1):
@@ -81,9 +88,10 @@ def count_evaluations(*, steps, mode, samples, refine, early_stop, patience, max
             per_iteration += 2 * samples * (CANDIDATES * movable + 1)
         if stage == 0 and early_stop:
             per_iteration += validation_samples * sampler_nfe(solver, steps)
-        fewest, most = stage_iteration_bounds(stage, early_stop, patience, max_iterations)
-        # early stopping runs stage 0 once from the paper's start and once from each hand-made one
-        descents = 1 + len(START_BASELINES) if stage == 0 and early_stop else 1
+        fewest, most = stage_iteration_bounds(stage, early_stop, settings.patience, settings.max_iterations)
+        # early stopping runs stage 0 once from the paper's start and, with start "all", once from
+        # each hand-made one
+        descents = 1 + len(START_BASELINES) if stage == 0 and early_stop and settings.start == "all" else 1
         count.low += per_iteration * (fewest + 1) * descents  # +1: the record at each descent's start
         count.high += per_iteration * (most + 1) * descents
     return count

@@ -23,11 +23,11 @@ import torch
 
 from .errors import AYSError
 from .fileio import atomic_write
+from .settings import DEFAULT_DATA_STEPS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CACHE_ENV = "AYS_CACHE"
 CACHE_FORMAT = "1"
-DEFAULT_REFERENCE_STEPS = 50
 MAX_PROMPT_CHARS = 2000
 MAX_PROMPTS = 100_000
 
@@ -145,7 +145,7 @@ def sample_from_model(denoiser, cond_index, latent_shape, seeds, sigmas, device)
     return x0.float().cpu()
 
 
-def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_steps=DEFAULT_REFERENCE_STEPS,
+def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_steps=DEFAULT_DATA_STEPS,
                  batch_size=4, cache_dir=None, device=None, should_stop=None, on_progress=None):
     """Data-free x0: `count` latents drawn from the model, sample i conditioned on prompt i mod P."""
     from tqdm import tqdm

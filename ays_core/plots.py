@@ -3,7 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .baselines import karras
 from .fileio import atomic_write
+from .interp import resample
+from .registry import RegistrySet
 
 
 def plot_schedules(schedules, path, title="Sampling schedules"):
@@ -34,3 +37,20 @@ def plot_schedules(schedules, path, title="Sampling schedules"):
     plt.close(fig)
     atomic_write(Path(path), buffer.getvalue())
     return Path(path)
+
+
+def plot_against_baselines(doc, steps, registry_roots, path):
+    """The new schedule at `steps` steps beside the family's stored schedule and karras (rho 7),
+    all over the model's range; returns the PNG path (None when matplotlib cannot draw)."""
+    model = doc["model"]
+    lo, hi = model["sigma_min"], model["sigma_max"]
+    curves = {f"new ({doc['id']})": resample(doc["sigmas"], steps)}
+    family = RegistrySet(registry_roots).find(family=model["family"])
+    if family is not None:
+        curves[f"family ({family.ref})"] = family.resample(steps, sigma_min=lo, sigma_max=hi)
+    curves["karras (rho 7)"] = karras(steps, lo, hi)
+    try:
+        return plot_schedules(curves, path, title=f"{steps}-step schedules for {model.get('name', model['family'])}")
+    except Exception as exc:  # a plot is a nicety; the schedule is already made
+        print(f"AYS: could not draw the schedule plot ({type(exc).__name__}: {exc})")
+        return None

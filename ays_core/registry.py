@@ -23,6 +23,7 @@ import numpy as np
 from .errors import AYSError
 from .fileio import atomic_write, read_json, sha256_bytes
 from .interp import resample
+from .version import __version__
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
 SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
@@ -184,8 +185,6 @@ def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver,
                      sha256=None, name=None, timesteps=None, description=None, version=1,
                      author=None, license=None, reference=None, settings=None):
     """A valid schedule document for a stored schedule `sigmas` (sigma_max ... sigma_min)."""
-    from . import __version__
-
     sigmas = [float(s) for s in sigmas]
     model = {"family": family, "prediction": prediction, "sigma_min": sigmas[-1], "sigma_max": sigmas[0]}
     if sha256:

@@ -18,7 +18,6 @@ where an uninterrupted run ends.
 """
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,23 +26,17 @@ import torch
 
 from . import distributed
 from .errors import AYSError
-from .interp import check_range, resample
-from .klub import ImportanceKLUB, PathKLUB
+from .fileio import atomic_write, read_json
+from .klub import ImportanceKLUB, PathKLUB, x0_sampler
+from .settings import RunSettings
+from .starts import initial_schedule, schedule_range, start_schedules
+from .validation import VALIDATION_SAMPLES, ReferenceValidation, has_plain_data
 
-MODES = ("paper", "fast")
-STARTS = ("all", "paper")  # stage 0 descends from every start schedule, or from the paper's only
-START_BASELINES = ("exponential", "kl_optimal", "sd15")  # descended from after the paper's start
 CANDIDATES = 11            # per point and pass, the current value in the middle (paper, appendix B)
 START_WIDTH = 0.5          # candidates reach this fraction of the log-gap to each neighbour
 MIN_WIDTH = 1 / 64         # a pass that moves nothing halves the width; below this, converged
 STATE_FORMAT = "ays-optimize-state-v1"
 MAX_STATE_BYTES = 64 << 20
-MAX_POINTS = 1001          # a stored schedule holds at most this many sigmas
-DIVERGED = 1e300           # validation figure of samples that are not finite
-KNN_NEIGHBOURS = 5         # k of the k-NN divergence estimate behind the validation figure
-# Default validation samples: a distribution figure needs a thousand samples to rank schedules
-# (256 picked by noise on toy:gmm8x8); the pathwise reference figure is far less noisy per sample.
-VALIDATION_SAMPLES = {"data": 1024, "reference": 256}
 
 
 @dataclass
@@ -107,137 +100,15 @@ def subdivide(sigmas):
     return result, list(range(1, len(finer), 2))
 
 
-def initial_schedule(denoiser, steps, sigma_min, sigma_max):
-    """Ascending start: EDM rho = 7 for continuous models, time-uniform for discrete ones."""
-    from .baselines import karras, time_uniform
-
-    table = getattr(denoiser, "sigma_table", None)
-    if table is None:
-        start = karras(steps + 1, sigma_min, sigma_max)
-    else:
-        start = time_uniform(steps + 1, sigma_min, sigma_max, sigma_table=np.asarray(torch.as_tensor(table).cpu(), dtype=np.float64))
-    return _exact_ends(start[:-1][::-1], sigma_min, sigma_max)
-
-
-def start_schedules(denoiser, steps, sigma_min, sigma_max):
-    """{name: ascending schedule} for the stage-0 descents, in order: the paper's start, then
-    START_BASELINES (the published SD1.5 AYS list rescaled to the range), all in the
-    stored-schedule form (steps + 1 points). Early stopping picks among the iterates of a
-    descent, so one descent from a poor start can end worse than a hand-made schedule: on the
-    digits model no iterate of the descent from karras reached kl_optimal (docs/BENCHMARKS.md)."""
-    from . import resolve
-    from .baselines import exponential, kl_optimal
-
-    starts = {"paper": initial_schedule(denoiser, steps, sigma_min, sigma_max)}
-    for name, make in (("exponential", exponential), ("kl_optimal", kl_optimal)):
-        starts[name] = _exact_ends(make(steps + 1, sigma_min, sigma_max)[:-1][::-1], sigma_min, sigma_max)
-    try:
-        published = resolve("sd15", version=1).resample(steps + 1, convention="a1111", sigma_min=sigma_min, sigma_max=sigma_max)
-        starts["sd15"] = _exact_ends(published[:-1][::-1], sigma_min, sigma_max)
-    except AYSError:  # no shipped registry next to the library: the other starts serve
-        pass
-    return starts
-
-
-def _exact_ends(ascending, sigma_min, sigma_max):
-    start = np.array(ascending, dtype=np.float64)
-    start[0], start[-1] = sigma_min, sigma_max  # exact ends (k-diffusion computes in float32)
-    return start
-
-
-# ---------------------------------------------------------------- validation on actual samples
-
-class ReferenceValidation:
-    """The early-stopping figure of a schedule, from `samples` samples of `solver` at `steps`
-    steps; lower is better. Computed on rank 0 and shared, so every rank takes the same decision.
-
-    With plain x0 data: the k-NN estimate of KL(samples || data) against as many x0 draws (held
-    aside from the KLUB's draws by their own seed), for every solver. The KLUB bounds a KL
-    divergence; this measures the KL the few-step solver actually reaches. Distances tried
-    before it picked worse schedules on toy:gmm8x8 (docs/BENCHMARKS.md): the pathwise distance to
-    an SDE reference measures strong error, and a sliced W2 of a thousand samples barely sees
-    samples stranded between modes, preferring schedules with ten times the NLL.
-    Without (x0 that carry per-sample conditioning: latent models): mean RMS distance to a
-    `reference_steps`-step run of the same solver from the same noise and Brownian path."""
-
-    def __init__(self, denoiser, solver, steps, samples, seed, sigma_min, sigma_max, reference_steps, shape, device,
-                 x0_source=None):
-        from .bench import initial_noise, run_sampler, schedule_sigmas
-
-        self.denoiser, self.solver, self.steps, self.seed = denoiser, solver, steps, seed
-        self.range = (sigma_min, sigma_max)
-        self.evaluations = 0
-        self.real = None
-        if distributed.is_main():
-            self.x_start = initial_noise(shape, samples, sigma_max, seed).to(device)
-            if samples > KNN_NEIGHBOURS + 1:  # the k-NN figure needs k + 2 samples
-                self.real = _data_draws(x0_source, samples, seed + 1)
-            if self.real is None:
-                reference_sigmas = schedule_sigmas("karras", reference_steps, sigma_min, sigma_max)
-                self.reference, calls = run_sampler(denoiser, solver, reference_sigmas, self.x_start, seed, self.range)
-                self.evaluations += calls * samples
-
-    def __call__(self, ascending):
-        """The figure of a stored schedule (ascending here) sampled at `steps` steps, "ays" convention."""
-        figure = None
-        if distributed.is_main():
-            from .bench import reference_distance, run_sampler
-
-            sampling = resample(np.asarray(ascending)[::-1], self.steps)
-            samples, calls = run_sampler(self.denoiser, self.solver, sampling, self.x_start, self.seed, self.range)
-            self.evaluations += calls * len(self.x_start)
-            if self.real is not None:
-                figure = knn_divergence(samples.cpu(), self.real)
-            else:
-                figure = reference_distance(samples.cpu(), self.reference.cpu())
-        return distributed.broadcast_object(figure)
-
-
-def knn_divergence(samples, data, k=None):
-    """k-nearest-neighbour estimate of KL(samples || data) (Wang, Kulkarni and Verdu, 2009):
-    d * mean log(nu_k / rho_k) + log(m / (n - 1)), rho_k the distance of each sample to its k-th
-    neighbour among the samples, nu_k to its k-th neighbour among the m data draws. Samples
-    stranded between the data's modes raise it, as they raise the NLL under the true density (a
-    sliced Wasserstein distance of a thousand samples barely sees them); collapsing onto the modes
-    raises it too (rho_k shrinks), where the NLL would reward it. Exact ties are clamped so the
-    figure stays finite."""
-    from scipy.spatial import cKDTree
-
-    k = KNN_NEIGHBOURS if k is None else k
-    a = np.asarray(torch.as_tensor(samples).reshape(len(samples), -1).double())
-    b = np.asarray(torch.as_tensor(data).reshape(len(data), -1).double())
-    if not np.all(np.isfinite(a)):  # a diverged solver: worst possible, and still valid JSON in the state
-        return DIVERGED
-    rho = cKDTree(a).query(a, [k + 1])[0][:, 0]  # [k]: only the k-th neighbour, any k
-    nu = cKDTree(b).query(a, [k])[0][:, 0]
-    tiny = 1e-12 * (1.0 + float(np.abs(b).max()))
-    return float(a.shape[1] * np.mean(np.log(np.maximum(nu, tiny) / np.maximum(rho, tiny))) + math.log(len(b) / (len(a) - 1)))
-
-
-def _data_draws(source, count, seed):
-    """`count` x0 draws to compare samples with, or None when there is no plain data source
-    (none given, or one that returns per-sample conditioning)."""
-    from .klub import x0_sampler
-
-    if source is None:
-        return None
-    draws = x0_sampler(source)(count, torch.Generator().manual_seed(seed))
-    return None if isinstance(draws, (tuple, list)) else torch.as_tensor(draws).cpu()
-
-
 # ---------------------------------------------------------------- resumable state
 
 def save_state(path, state):
-    from .fileio import atomic_write
-
     if distributed.is_main():
         atomic_write(path, json.dumps(state).encode("utf-8"))
 
 
 def load_state(path, config):
     """The saved state for `config`, or AYSError saying what is wrong with the file."""
-    from .fileio import read_json
-
     path = Path(path)
     try:
         state = read_json(path, limit=MAX_STATE_BYTES)
@@ -293,31 +164,6 @@ def _check_state(state, config):
 
 # ---------------------------------------------------------------- the public entry point
 
-def _check_whole(name, value, least):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise AYSError(f"{name} must be a whole number >= {least}, got {value!r}")
-
-
-def check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max):
-    """Raise AYSError for settings a user got wrong; return the (sigma_min, sigma_max) to use.
-    counts: {name: (value, least allowed)} for the whole-number settings."""
-    from .bench import get_sampler
-
-    _check_whole("steps", steps, 2)
-    if mode not in MODES:
-        raise AYSError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    get_sampler(solver)
-    for name, (value, least) in counts.items():
-        _check_whole(name, value, least)
-    refine = counts["refine"][0]
-    if steps * 2 ** refine + 1 > MAX_POINTS:
-        raise AYSError(f"{steps} steps refined {refine} times makes more than {MAX_POINTS - 1} steps")
-    lo = float(denoiser.sigma_min if sigma_min is None else sigma_min)
-    hi = float(denoiser.sigma_max if sigma_max is None else sigma_max)
-    check_range(lo, hi)
-    return lo, hi
-
-
 def data_source(denoiser, x0):
     """x0 draws: the given tensor / sampler, else the model's own exact `sample_data`."""
     if x0 is not None:
@@ -329,38 +175,37 @@ def data_source(denoiser, x0):
     raise AYSError("this model has no data of its own: pass x0 (a tensor of data or a sampler f(n, generator))")
 
 
-def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", samples=4096, seed=0,
-             early_stop=True, patience=5, refine=2, max_iterations=300, sigma_min=None, sigma_max=None,
-             validation_samples=None, reference_steps=100, state_path=None, resume=False, progress=True,
-             device=None, chunk_size=256, max_batch=16384, grid_size=96, start="all"):
-    """Optimize a schedule for `denoiser` (contract in docs/ARCHITECTURE.md) and return an
-    OptimizeResult whose `sigmas` (descending, steps * 2**refine + 1 values) go into a schedule file.
+def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False, progress=True, device=None,
+             chunk_size=256, max_batch=16384):
+    """Optimize a schedule for `denoiser` (contract in docs/ARCHITECTURE.md) with the search fields
+    of `settings` (a settings.RunSettings; default: its defaults) and return an OptimizeResult whose
+    `sigmas` (descending, steps * 2**refine + 1 values) go into a schedule file.
 
     x0: data as a tensor [N, ...] (rows drawn with replacement) or a sampler f(n, generator);
-    default: the model's `sample_data`. mode: "fast" (path table) or "paper" (Monte Carlo per
-    candidate). early_stop: keep the stage-0 iterate whose `solver` samples score best on the
-    validation figure (`ReferenceValidation`; patience: iterations without improvement before
-    stopping). start: "all" runs the early-stopped descent from each of `start_schedules` in turn
-    and keeps the best iterate of all of them (the paper's start alone without early stopping);
-    "paper": only from the paper's start.
+    default: the model's `sample_data`. With early stopping, the stage-0 iterate whose `solver`
+    samples score best on the validation figure (`ReferenceValidation`) is kept; settings.start
+    "all" descends from each of `start_schedules` in turn (the paper's start alone without early
+    stopping), "paper" only from the paper's start.
     state_path: written atomically after every iteration; resume=True continues from it.
+    chunk_size, max_batch: samples per host chunk and per denoiser call (memory, not results).
     Runs under torch.distributed when a process group is initialised (see ays_core.distributed)."""
+    settings = RunSettings() if settings is None else settings
+    settings.check()
+    for name, value in (("chunk_size", chunk_size), ("max_batch", max_batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AYSError(f"{name} must be a whole number >= 1, got {value!r}")
     source = data_source(denoiser, x0)
+    validation_samples = settings.validation_samples
     if validation_samples is None:
         validation_samples = VALIDATION_SAMPLES["data" if has_plain_data(source) else "reference"]
-    counts = {"samples": (samples, 2), "seed": (seed, 0), "refine": (refine, 0), "patience": (patience, 1),
-              "max_iterations": (max_iterations, 1), "validation_samples": (validation_samples, 1),
-              "reference_steps": (reference_steps, 1), "chunk_size": (chunk_size, 1), "max_batch": (max_batch, 1),
-              "grid_size": (grid_size, 2)}
-    lo, hi = check_options(denoiser, steps, mode, solver, counts, sigma_min, sigma_max)
-    if start not in STARTS:
-        raise AYSError(f"unknown start {start!r}; choose one of {', '.join(STARTS)}")
+    lo, hi = schedule_range(denoiser, settings)
     device = torch.device(device) if device is not None else _default_device()
-    config = {"steps": int(steps), "mode": mode, "solver": solver, "samples": int(samples), "seed": int(seed),
-              "early_stop": bool(early_stop), "patience": int(patience), "refine": int(refine),
-              "max_iterations": int(max_iterations), "sigma_min": lo, "sigma_max": hi,
-              "validation_samples": int(validation_samples), "reference_steps": int(reference_steps),
-              "chunk_size": int(chunk_size), "grid_size": int(grid_size), "start": start,
+    steps, mode, samples, seed = settings.steps, settings.mode, settings.samples, settings.seed
+    config = {"steps": steps, "mode": mode, "solver": settings.solver, "samples": samples, "seed": seed,
+              "early_stop": settings.early_stop, "patience": settings.patience, "refine": settings.refine,
+              "max_iterations": settings.max_iterations, "sigma_min": lo, "sigma_max": hi,
+              "validation_samples": validation_samples, "reference_steps": settings.reference_steps,
+              "chunk_size": chunk_size, "grid_size": settings.grid_size, "start": settings.start,
               "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
     state = None
     if resume and state_path is not None:
@@ -372,16 +217,16 @@ def optimize(denoiser, steps=10, *, x0=None, mode="fast", solver="dpmpp_2m", sam
         estimator = ImportanceKLUB(*common)
     else:
         table = None if state is None else state["table"]
-        estimator = PathKLUB(*common, lo, hi, grid_size=grid_size, table=table)
+        estimator = PathKLUB(*common, lo, hi, grid_size=settings.grid_size, table=table)
     validation = None
-    if early_stop:
+    if settings.early_stop:
         shape = tuple(getattr(denoiser, "data_shape", None) or torch.as_tensor(_draw_one(source)).shape)
-        validation = ReferenceValidation(denoiser, solver, steps, validation_samples, seed, lo, hi,
-                                         reference_steps, shape, device, x0_source=source)
+        validation = ReferenceValidation(denoiser, settings.solver, steps, validation_samples, seed, lo, hi,
+                                         settings.reference_steps, shape, device, x0_source=source)
     run = _Run(config, estimator, validation, state_path, progress)
     if state is None:
         starts = {"paper": initial_schedule(denoiser, steps, lo, hi)}
-        if validation is not None and start == "all":
+        if validation is not None and settings.start == "all":
             starts = start_schedules(denoiser, steps, lo, hi)
         run.start(list(starts.items()), None if mode == "paper" else estimator.table)
     else:
@@ -395,17 +240,7 @@ def _default_device():
     return torch.device("cpu")
 
 
-def has_plain_data(source):
-    """Whether x0 draws come without per-sample conditioning (then the validation figure compares
-    samples with them rather than with a many-step reference run)."""
-    from .klub import x0_sampler
-
-    return not isinstance(x0_sampler(source)(1, torch.Generator().manual_seed(0)), (tuple, list))
-
-
 def _draw_one(source):
-    from .klub import x0_sampler
-
     return x0_sampler(source)(1, torch.Generator().manual_seed(0))[0]
 
 

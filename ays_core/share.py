@@ -21,6 +21,7 @@ from .errors import AYSError
 from .fileio import MAX_JSON_BYTES, atomic_write, parse_json, read_capped, sha256_bytes
 from .registry import (ID_PATTERN, VERSION_FILE, Registry, RegistrySet, dump_index, dump_schedule, file_holds,
                        parse_ref, validate, validate_index)
+from .version import __version__
 
 MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
 MAX_REDIRECTS = 5
@@ -124,8 +125,6 @@ class Downloader:
 
 
 def _user_agent():
-    from . import __version__
-
     return f"ays/{__version__}"
 
 

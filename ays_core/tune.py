@@ -14,85 +14,43 @@ import json
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-import numpy as np
 
 from .errors import AYSError
 from .fileio import atomic_write, parse_json
-from .registry import dump_schedule, new_schedule_doc
+from .plots import plot_against_baselines
+from .settings import WEBUI_DEFAULTS, RunSettings
 
 JOB_FILE, STATE_FILE, LOG_FILE, RESULT_FILE, PLOT_FILE = "job.json", "state.json", "log.json", "schedule.json", "plot.png"
 DATA_CHOICES = ("prompts", "images")
 STATES = ("idle", "running", "stopping", "stopped", "failed", "done")
 
 
-@dataclass
-class JobSettings:
-    """What the user chose in the tab (or posted to the API)."""
+# What the tab and the API may set (the rest keeps RunSettings' and WEBUI_DEFAULTS' values: a
+# request must not choose where files are written, say).
+REQUEST_FIELDS = ("prompts", "prompts_file", "image_folder", "steps", "cfg_scale", "samples", "validation_samples",
+                  "data_samples", "mode", "solver", "refine", "resolution", "seed", "negative_prompt", "publish")
 
-    data: str = "prompts"           # "prompts" (data-free) or "images"
-    prompts: str = ""               # one prompt per line
-    prompts_file: str = ""
-    image_folder: str = ""
-    steps: int = 10
-    cfg_scale: float = 7.0
-    samples: int = 1024             # x0 samples of the KLUB
-    validation_samples: int = 64    # early stopping: samples compared with the many-step reference
-    data_samples: int = 256         # latents to draw from the model or encode (at most)
-    mode: str = "fast"
-    solver: str = "dpmpp_2m"
-    refine: int = 2
-    resolution: int = 0             # 0: the model's native size
-    seed: int = 0
-    negative_prompt: str = ""
-    publish: bool = True
 
-    @classmethod
-    def from_dict(cls, values):
-        """Settings from untrusted input (API JSON, a job file): unknown keys and wrong types are refused."""
-        if not isinstance(values, dict):
-            raise AYSError("settings must be a JSON object")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise AYSError(f"unknown setting(s): {', '.join(unknown)}")
-        clean = {}
-        for key, value in values.items():
-            kind = type(getattr(cls, key))
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if type(value) is not kind:
-                raise AYSError(f"setting {key} must be a {kind.__name__}, got {value!r}")
-            clean[key] = value
-        settings = cls(**clean)
-        settings.check()
-        return settings
-
-    def check(self):
-        from .bench import get_sampler
-        from .models.ldm import check_cfg_scale
-        from .search import MODES
-
-        if self.data not in DATA_CHOICES:
-            raise AYSError(f"data must be one of {', '.join(DATA_CHOICES)}, got {self.data!r}")
-        if self.data == "images" and not self.image_folder.strip():
-            raise AYSError("choose an image folder (or data 'prompts')")
-        if self.data == "prompts" and not (self.prompts.strip() or self.prompts_file.strip()):
-            raise AYSError("give at least one prompt (or data 'images')")
-        if self.mode not in MODES:
-            raise AYSError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        get_sampler(self.solver)
-        check_cfg_scale(self.cfg_scale)
-        for name, low, high in (("steps", 2, 100), ("samples", 2, 1_000_000), ("data_samples", 1, 1_000_000),
-                                ("validation_samples", 1, 100_000),
-                                ("refine", 0, 4), ("seed", 0, 2 ** 31 - 1), ("resolution", 0, 4096)):
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise AYSError(f"{name} must be between {low} and {high}, got {value}")
-        if self.resolution and (self.resolution % 8 or self.resolution < 64):
-            raise AYSError(f"resolution must be 0 (native) or a multiple of 8 >= 64, got {self.resolution}")
+def request_settings(values):
+    """The RunSettings of a tab or API request (untrusted JSON): REQUEST_FIELDS over the WebUI
+    defaults, plus `data`, which of the x0 sources ("prompts" or "images") to use."""
+    if not isinstance(values, dict):
+        raise AYSError("settings must be a JSON object")
+    values = dict(values)
+    data = values.pop("data", "prompts")
+    if data not in DATA_CHOICES:
+        raise AYSError(f"data must be one of {', '.join(DATA_CHOICES)}, got {data!r}")
+    unknown = sorted(set(values) - set(REQUEST_FIELDS))
+    if unknown:
+        raise AYSError(f"unknown setting(s): {', '.join(map(str, unknown))}")
+    unused = ("prompts", "prompts_file") if data == "images" else ("image_folder",)
+    settings = RunSettings.from_dict({k: v for k, v in values.items() if k not in unused}, base=WEBUI_DEFAULTS)
+    if data == "images" and not settings.image_folder.strip():
+        raise AYSError("choose an image folder (or data 'prompts')")
+    if data == "prompts" and not settings.data_free:
+        raise AYSError("give at least one prompt (or data 'images')")
+    return settings
 
 
 _JOBS = {}
@@ -171,9 +129,9 @@ class Job:
             if saved.get("checkpoint", {}).get("sha256") != info.get("sha256"):
                 raise AYSError("the stopped optimization was for another checkpoint: load "
                                f"{saved.get('checkpoint', {}).get('name', 'it')} to resume it")
-            settings = JobSettings.from_dict(saved["settings"])
-        elif not isinstance(settings, JobSettings):
-            settings = JobSettings.from_dict(settings)
+            settings = RunSettings.from_dict(saved["settings"])
+        elif not isinstance(settings, RunSettings):
+            settings = request_settings(settings)
         if not info.get("sha256"):
             raise AYSError("the loaded checkpoint has no sha256 yet (the WebUI computes it on first use); "
                            "its schedule could not be keyed to it")
@@ -228,48 +186,21 @@ class Job:
             denoiser.on_evaluate = None
 
     def _optimize(self, denoiser, settings, resume):
-        from . import search
-        from .budget import count_evaluations, fit_rows, host_chunk_size
-        from .data import images_bank, prompts_bank, read_prompts
+        from . import pipeline
 
-        denoiser.cfg_scale = settings.cfg_scale
-        denoiser.negative_prompt = settings.negative_prompt
-        if settings.resolution:
-            denoiser.set_resolution(settings.resolution)
-        if denoiser.data_shape is None:
-            raise AYSError("the latent size is unknown: set a resolution")
-        self._set(message="", phase="measuring memory")
-        denoiser.max_rows, _, _ = fit_rows(denoiser, denoiser.device)
-        per_batch = max(1, denoiser.max_rows // denoiser.rows_per_sample)
-        self._set(phase="preparing x0")
-        cache = self.folder / "latents"
-
-        def progress(done, total, what):
+        def data_progress(done, total, what):
             self._set(phase=f"{what}: {done}/{total}")
 
-        common = {"seed": settings.seed, "batch_size": per_batch, "cache_dir": cache, "should_stop": self._should_stop,
-                  "on_progress": progress}
-        if settings.data == "images":
-            bank = images_bank(denoiser, settings.image_folder, resolution=denoiser.data_shape[1] * 8,
-                               count=settings.data_samples, **common)
-        else:
-            prompts = read_prompts(settings.prompts, settings.prompts_file or None)
-            bank = prompts_bank(denoiser, prompts, settings.data_samples, denoiser.data_shape, **common)
-        defaults = search.optimize.__kwdefaults__
-        expected = count_evaluations(steps=settings.steps, mode=settings.mode, samples=settings.samples,
-                                     refine=settings.refine, early_stop=True, patience=defaults["patience"],
-                                     max_iterations=defaults["max_iterations"], solver=settings.solver,
-                                     validation_samples=settings.validation_samples,
-                                     reference_steps=defaults["reference_steps"], grid_size=defaults["grid_size"])
-        self._set(phase="optimizing", expected_evaluations=expected.low)
-        denoiser.on_evaluate = self._count_evaluations
-        result = search.optimize(denoiser, settings.steps, x0=bank, mode=settings.mode, solver=settings.solver,
-                                 samples=settings.samples, seed=settings.seed, refine=settings.refine,
-                                 validation_samples=settings.validation_samples, state_path=self.folder / STATE_FILE, resume=resume,
-                                 progress=False, device=denoiser.device, max_batch=per_batch,
-                                 chunk_size=host_chunk_size(defaults["grid_size"], int(np.prod(denoiser.data_shape)),
-                                                            settings.samples))
-        return self._finish(denoiser, settings, bank, result)
+        self._set(message="")
+        hooks = pipeline.Hooks(phase=lambda phase: self._set(phase=phase),
+                               searching=lambda expected: self._set(expected_evaluations=expected),
+                               data_progress=data_progress, should_stop=self._should_stop,
+                               on_evaluate=self._count_evaluations, progress=False)
+        outputs = pipeline.Outputs(self.folder / RESULT_FILE, self.folder / STATE_FILE, self.folder / LOG_FILE)
+        settings = settings.replace(cache_dir=str(self.folder / "latents"))
+        outcome = pipeline.run(denoiser, settings, outputs, registry_roots=self.registry_roots, resume=resume,
+                               device=denoiser.device, hooks=hooks, provenance={"made_with": "WebUI AYS tab"})
+        return self._finish(outcome, settings)
 
     def _count_evaluations(self, count):
         from .data import StopRequested
@@ -282,27 +213,14 @@ class Job:
         if self._on_progress is not None:
             self._on_progress(done, expected)
 
-    def _finish(self, denoiser, settings, bank, result):
-        from .registry import RegistrySet
-
-        info = denoiser.model_info
-        schedule_id = f"{info['family']}-{info['sha256'][:10]}"
-        doc = new_schedule_doc(
-            schedule_id, result.sigmas, family=info["family"], prediction=info["prediction"], source="optimized",
-            solver=settings.solver, samples=settings.samples, data=bank.description, sha256=info["sha256"],
-            name=info.get("name"),
-            settings={"mode": settings.mode, "seed": settings.seed, "steps": settings.steps, "refine": settings.refine,
-                      "cfg_scale": settings.cfg_scale, "best_iteration": result.best_iteration, "klub": result.klub,
-                      "denoiser_evaluations": result.evaluations, "made_with": "WebUI AYS tab"})
-        atomic_write(self.folder / RESULT_FILE, dump_schedule(doc))
-        atomic_write(self.folder / LOG_FILE, (json.dumps({"settings": result.settings, "history": result.history},
-                                                         indent=1) + "\n").encode())
+    def _finish(self, outcome, settings):
+        doc, published = outcome.document, outcome.published
         plot = plot_against_baselines(doc, settings.steps, self.registry_roots, self.folder / PLOT_FILE)
-        published = RegistrySet(self.registry_roots).publish(doc) if settings.publish else None
-        where = f"published as {published.ref} ({published.path})" if published else f"saved to {self.folder / RESULT_FILE} (not published)"
-        return {"message": f"done: {len(result.sigmas) - 1}-step schedule, {where}",
-                "ref": published.ref if published else None, "path": str(published.path if published else self.folder / RESULT_FILE),
-                "plot": str(plot) if plot else None, "sigmas": [float(s) for s in result.sigmas]}
+        path = published.path if published else outcome.outputs.schedule
+        where = f"published as {published.ref} ({path})" if published else f"saved to {path} (not published)"
+        return {"message": f"done: {len(outcome.result.sigmas) - 1}-step schedule, {where}",
+                "ref": published.ref if published else None, "path": str(path),
+                "plot": str(plot) if plot else None, "sigmas": [float(s) for s in outcome.result.sigmas]}
 
     # -- bookkeeping
     def _should_stop(self):
@@ -314,28 +232,6 @@ class Job:
 
     def _save_job(self, settings, info, state):
         self.folder.mkdir(parents=True, exist_ok=True)
-        doc = {"settings": asdict(settings), "state": state,
+        doc = {"settings": settings.as_dict(), "state": state,
                "checkpoint": {"sha256": info.get("sha256"), "name": info.get("name"), "family": info.get("family")}}
         atomic_write(self.folder / JOB_FILE, (json.dumps(doc, indent=1) + "\n").encode())
-
-
-def plot_against_baselines(doc, steps, registry_roots, path):
-    """The new schedule at `steps` steps beside the family's stored schedule and karras (rho 7),
-    all over the model's range; returns the PNG path (None when matplotlib cannot draw)."""
-    from .baselines import karras
-    from .interp import resample
-    from .plots import plot_schedules
-    from .registry import RegistrySet
-
-    model = doc["model"]
-    lo, hi = model["sigma_min"], model["sigma_max"]
-    curves = {f"new ({doc['id']})": resample(doc["sigmas"], steps)}
-    family = RegistrySet(registry_roots).find(family=model["family"])
-    if family is not None:
-        curves[f"family ({family.ref})"] = family.resample(steps, sigma_min=lo, sigma_max=hi)
-    curves["karras (rho 7)"] = karras(steps, lo, hi)
-    try:
-        return plot_schedules(curves, path, title=f"{steps}-step schedules for {model.get('name', model['family'])}")
-    except Exception as exc:  # a plot is a nicety; the schedule is already made
-        print(f"AYS: could not draw the schedule plot ({type(exc).__name__}: {exc})")
-        return None

@@ -22,8 +22,11 @@ import numpy as np
 from ays_core.klub import ImportanceKLUB
 from ays_core.models import load_denoiser
 from ays_core.baselines import exponential, karras
-from ays_core.bench import reference_distance, run_sampler
-from ays_core.search import ReferenceValidation, optimize
+from ays_core.metrics import reference_distance
+from ays_core.samplers import run_sampler
+from ays_core.search import optimize
+from ays_core.validation import ReferenceValidation
+from ays_core.settings import RunSettings
 
 REFEREE_SAMPLES, REFEREE_SEED = 65536, 12345
 HELD_OUT_SEED = 1000
@@ -39,8 +42,9 @@ def referee(model):
 
 def run_mode(model, mode, args):
     start = time.perf_counter()
-    result = optimize(model, args.steps, mode=mode, samples=args.samples, seed=args.seed, early_stop=False,
-                      refine=args.refine, progress=False)
+    settings = RunSettings(steps=args.steps, mode=mode, samples=args.samples, seed=args.seed, early_stop=False,
+                           refine=args.refine)
+    result = optimize(model, settings, progress=False)
     return result, time.perf_counter() - start
 
 
@@ -102,7 +106,8 @@ def early_stopping_table(models, solvers, samples, steps):
         model = load_denoiser(spec)
         lo, hi = model.sigma_min, model.sigma_max
         for solver in solvers:
-            result = optimize(model, steps, solver=solver, samples=samples, refine=0, progress=False)
+            result = optimize(model, RunSettings(steps=steps, solver=solver, samples=samples, refine=0),
+                              progress=False)
             held_out = ReferenceValidation(model, solver, steps, 1024, HELD_OUT_SEED, lo, hi, 100,
                                            model.data_shape, "cpu")
             cells = [f"{held_out(result.sigmas[::-1].copy()):.4f} (it. {result.best_iteration})"]

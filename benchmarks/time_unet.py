@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ays_core.budget import count_evaluations, format_seconds, matmul_throughput, meta_flops  # noqa: E402
 from ays_core.models.architectures import ARCHITECTURES, build_unet, example_inputs  # noqa: E402
+from ays_core.settings import DEFAULT_PROMPT_SAMPLES, RunSettings  # noqa: E402
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -51,9 +52,7 @@ def time_forward(unet, arch, rows, device, dtype, repeats):
 
 
 def default_run_evaluations():
-    return count_evaluations(steps=10, mode="fast", samples=4096, refine=2, early_stop=True, patience=5,
-                             max_iterations=300, solver="dpmpp_2m", validation_samples=256, reference_steps=100,
-                             grid_size=96, data_samples=256, data_steps=50)
+    return count_evaluations(RunSettings(), x0_draws=DEFAULT_PROMPT_SAMPLES)  # the defaults, data-free
 
 
 def main():

@@ -21,7 +21,8 @@ if EXTENSION_ROOT not in sys.path:
 
 from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import registry_roots  # noqa: E402
-from ays_core.tune import DATA_CHOICES, JobSettings, job_for  # noqa: E402
+from ays_core.settings import WEBUI_DEFAULTS, RunSettings  # noqa: E402
+from ays_core.tune import DATA_CHOICES, job_for  # noqa: E402
 from modules import script_callbacks, shared  # noqa: E402
 
 JOB_FOLDER = os.path.join(EXTENSION_ROOT, "optimize-job")
@@ -205,15 +206,15 @@ def _ui_action(action):
 def on_ui_tabs():
     import gradio as gr
 
-    from ays_core.bench import SAMPLERS
-    from ays_core.search import MODES
+    from ays_core.samplers import SAMPLERS
+    from ays_core.settings import MODES
 
-    defaults = JobSettings()
+    defaults = RunSettings(**WEBUI_DEFAULTS)
     with gr.Blocks(analytics_enabled=False) as tab:
         checkpoint = gr.Markdown(value=checkpoint_text())
         with gr.Row():
             with gr.Column():
-                data = gr.Radio(choices=list(DATA_CHOICES), value=defaults.data, label="x0 data",
+                data = gr.Radio(choices=list(DATA_CHOICES), value=DATA_CHOICES[0], label="x0 data",
                                 info="prompts: drawn from the model itself; images: a folder (+ caption .txt files)")
                 prompts = gr.Textbox(label="Prompts (one per line)", lines=4)
                 prompts_file = gr.Textbox(label="or a prompts file")
@@ -224,7 +225,7 @@ def on_ui_tabs():
                 data_samples = gr.Number(value=defaults.data_samples, precision=0, label="Latents to draw or encode")
                 mode = gr.Radio(choices=list(MODES), value=defaults.mode, label="Mode")
                 solver = gr.Dropdown(choices=sorted(SAMPLERS), value=defaults.solver, label="Solver the schedule is for")
-                resolution = gr.Number(value=0, precision=0, label="Resolution (0: the model's native)")
+                resolution = gr.Number(value=defaults.resolution, precision=0, label="Resolution (0: the model's native)")
                 publish = gr.Checkbox(value=defaults.publish, label="Publish to the registry when done")
                 with gr.Row():
                     start_button = gr.Button(value="Start", variant="primary")

@@ -7,7 +7,9 @@ import torch
 from ays_core import data
 from ays_core.errors import AYSError
 from ays_core.models.ldm import LatentDiffusionDenoiser
-from tiny_ldm import TinyCompVisModel, write_images, one_torch_thread  # noqa: F401 (autouse fixture)
+from tiny_ldm import TinyCompVisModel, write_images
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SHA = "ef" * 32
 

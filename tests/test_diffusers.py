@@ -13,10 +13,12 @@ import torch
 from ays_core import data
 from ays_core.cli import main
 from ays_core.errors import AYSError
-from ays_core.interp import resample
 from ays_core.models import load_denoiser
 from ays_core.registry import load_schedule
-from tiny_ldm import build_tiny_pipeline, write_images, one_torch_thread  # noqa: F401 (autouse fixture)
+from by_hand import sampling_sigmas
+from tiny_ldm import build_tiny_pipeline, write_images
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
@@ -119,7 +121,7 @@ def test_optimize_command_publishes_a_schedule_the_webui_uses(pipeline, tmp_path
     finally:
         harness.stop_webui()
     assert f"AYS schedule: sd15-{sha[:10]}@v1" in processed.infotext
-    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), resample(schedule.sigmas, 3), rtol=1e-4)
+    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), sampling_sigmas(schedule.sigmas, 3), rtol=1e-4)
 
 
 def test_optimize_command_refuses_missing_or_misplaced_data(pipeline, capsys):

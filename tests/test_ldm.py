@@ -8,8 +8,11 @@ from k_diffusion import external
 
 from ays_core.errors import AYSError
 from ays_core.klub import ImportanceKLUB, PathKLUB
-from ays_core.models.ldm import LatentDiffusionDenoiser, check_cfg_scale, concat_rows, guess_family
-from tiny_ldm import TinyCompVisModel, one_torch_thread  # noqa: F401 (autouse fixture)
+from ays_core.models.ldm import LatentDiffusionDenoiser, concat_rows, guess_family
+from ays_core.settings import check_cfg_scale
+from tiny_ldm import TinyCompVisModel
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def latents(n=3, seed=0):

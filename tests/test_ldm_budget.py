@@ -11,25 +11,26 @@ from ays_core.cli import main
 from ays_core.errors import AYSError
 from ays_core.models import load_denoiser
 from ays_core.search import optimize
-from tiny_ldm import one_torch_thread  # noqa: F401 (autouse fixture)
+from ays_core.settings import RunSettings
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_counts_bracket_what_a_run_really_evaluates():
     model = load_denoiser("toy:gaussian")
-    settings = dict(steps=4, mode="fast", samples=64, refine=1, early_stop=True, patience=2, max_iterations=30,
-                    solver="euler", validation_samples=16, reference_steps=20)
-    count = count_evaluations(**settings, grid_size=24, reference_run=False)  # the toy has plain data
+    settings = RunSettings(steps=4, mode="fast", samples=64, refine=1, early_stop=True, patience=2, max_iterations=30,
+                           solver="euler", validation_samples=16, reference_steps=20, grid_size=24)
+    count = count_evaluations(settings, plain_data=True)  # the toy has plain data
     assert count.fixed == {"path table": 24 * 64}
-    result = optimize(model, settings["steps"], mode="fast", samples=64, refine=1, patience=2, max_iterations=30,
-                      solver="euler", validation_samples=16, reference_steps=20, grid_size=24, progress=False)
+    result = optimize(model, settings, progress=False)
     done = result.evaluations["klub"] + result.evaluations["validation"]
     assert result.evaluations["klub"] == 24 * 64
     assert count.low <= done <= count.high
 
 
 def test_paper_mode_counts_every_candidate_window():
-    count = count_evaluations(steps=3, mode="paper", samples=10, refine=0, early_stop=False, patience=5,
-                              max_iterations=7, solver="euler", validation_samples=4, reference_steps=10)
+    count = count_evaluations(RunSettings(steps=3, mode="paper", samples=10, refine=0, early_stop=False, patience=5,
+                                          max_iterations=7, solver="euler", validation_samples=4, reference_steps=10))
     per_iteration = 2 * 10 * (11 * 2 + 1)  # 2 movable points x 11 candidates + the full-schedule record
     assert count.fixed == {} and count.low == per_iteration * 7 and count.high == per_iteration * 8
 

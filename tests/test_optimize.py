@@ -14,6 +14,7 @@ from ays_core.cli import main
 from ays_core.models.toy import GaussianToy
 from ays_core.registry import Registry, load_schedule
 from ays_core.search import optimize
+from ays_core.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--model", "toy:gaussian", "--steps", "4", "--refine", "1", "--samples", "512", "--validation-samples", "64"]
@@ -46,7 +47,7 @@ def test_writes_a_valid_schedule_file_and_publishes_versions(tmp_path, capsys):
 def test_api_result_matches_cli_file(tmp_path):
     out = tmp_path / "g.json"
     assert main(["optimize", *TINY, "--mode", "paper", "--no-early-stop", "--out", str(out)]) == 0
-    result = optimize(GaussianToy(), 4, mode="paper", refine=1, samples=512, early_stop=False, progress=False)
+    result = optimize(GaussianToy(), RunSettings(steps=4, mode="paper", refine=1, samples=512, early_stop=False), progress=False)
     assert np.array_equal(load_schedule(out).sigmas, result.sigmas)
 
 
@@ -70,7 +71,7 @@ def state_of_other_run():
     """A well-formed state file, but of a run with other settings (--samples 256)."""
     from ays_core.search import STATE_FORMAT
 
-    result = optimize(GaussianToy(), 4, refine=1, samples=256, validation_samples=64, progress=False)
+    result = optimize(GaussianToy(), RunSettings(steps=4, refine=1, samples=256, validation_samples=64), progress=False)
     doc = {"format": STATE_FORMAT, "config": result.settings, "stage": 2, "iteration": 0,
            "sigmas": result.sigmas[::-1].tolist(), "width": 0.5, "best": None, "since_best": 0,
            "history": result.history, "evaluations": result.evaluations, "table": None}
@@ -113,7 +114,8 @@ def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
     assert resumed.returncode == 0, err
     history = json.loads((tmp_path / "g.log.json").read_text())["history"]
     assert history[:len(killed_at["history"])] == killed_at["history"]  # continued, not restarted
-    expected = optimize(GaussianToy(), 6, mode="paper", refine=1, samples=4096, validation_samples=64, progress=False)
+    expected = optimize(GaussianToy(), RunSettings(steps=6, mode="paper", refine=1, samples=4096, validation_samples=64),
+                        progress=False)
     assert np.array_equal(load_schedule(tmp_path / "g.json").sigmas, expected.sigmas)
     assert [h["klub"] for h in history] == [h["klub"] for h in expected.history]
 

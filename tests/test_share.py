@@ -3,7 +3,6 @@
 Remote registries are played by a local HTTP server on 127.0.0.1 whose every path can be made
 hostile: wrong bytes, wrong hashes, endless or truncated bodies, stalls, redirects elsewhere."""
 import http.client
-import http.server
 import json
 import os
 import shutil
@@ -17,10 +16,12 @@ import pytest
 
 from ays_core import AYSError, Registry, RegistrySet
 from ays_core.cli import main
-from ays_core.fileio import MAX_JSON_BYTES, sha256_bytes
-from ays_core.registry import dump_index, dump_schedule, new_schedule_doc
+from ays_core.fileio import MAX_JSON_BYTES
+from ays_core.registry import dump_index, dump_schedule
 from ays_core.share import (Downloader, base_url, export_file, import_file, make_server, pull, pull_in_background,
                             pull_summary, server_url)
+
+from remote_registry import doc_for
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = dict(timeout=0.3, deadline=1.0, attempts=2, backoff=0.01)  # slow-server cases stay well under 2 s
@@ -28,99 +29,6 @@ FAST = dict(timeout=0.3, deadline=1.0, attempts=2, backoff=0.01)  # slow-server 
 
 def fast():
     return Downloader(**FAST)
-
-
-def doc_for(schedule_id="mine", version=1, sigmas=(10.0, 2.0, 0.5, 0.1), description=None):
-    doc = new_schedule_doc(schedule_id, sigmas, family="edm", prediction="edm", source="optimized",
-                           solver="dpmpp_2m", samples=64, data="toy", description=description)
-    return {**doc, "version": version}
-
-
-# ---------------------------------------------------------------- a local, scriptable static host
-
-class Remote:
-    """Routes map a URL path to a behaviour: bytes (served whole), or a dict with any of
-    body, status, headers, delay (s before answering), drip (s between bytes), truncate (bytes
-    actually sent of a declared body), endless (chunk repeated forever without a length), no_length,
-    fail_first (answer 500 that many times first)."""
-
-    def __init__(self):
-        self.routes, self.hits = {}, []
-        remote = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                remote.hits.append(self.path)
-                try:
-                    remote.answer(self, remote.routes.get(self.path))
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on us, as it should
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def answer(self, handler, route):
-        if route is None:
-            handler.send_error(404)
-            return
-        route = {"body": route} if isinstance(route, bytes) else route
-        if route.get("fail_first", 0) > 0:
-            route["fail_first"] -= 1
-            handler.send_error(500)
-            return
-        time.sleep(route.get("delay", 0))
-        body = route.get("body", b"")
-        handler.send_response(route.get("status", 200))
-        headers = {"Content-Length": str(len(body)), **route.get("headers", {})}
-        if route.get("endless") or route.get("no_length"):
-            headers.pop("Content-Length")
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        if route.get("endless"):
-            while True:
-                handler.wfile.write(route["endless"])
-        if "drip" in route:
-            for byte in body:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-                time.sleep(route["drip"])
-            return
-        handler.wfile.write(body[:route.get("truncate", len(body))])
-
-    def publish(self, *docs, files=None):
-        """Serve `docs` (and raw `files`: {(id, version): bytes}) with an index listing all."""
-        files = dict(files or {})
-        for doc in docs:
-            files[(doc["id"], doc["version"])] = dump_schedule(doc)
-        entries = []
-        for (schedule_id, version), data in sorted(files.items()):
-            path = f"{schedule_id}/v{version}.json"
-            self.routes["/" + path] = data
-            entries.append({"id": schedule_id, "version": version, "path": path, "sha256": sha256_bytes(data),
-                            "family": "edm", "steps": 3})
-        self.set_index({"schema_version": 1, "schedules": entries})
-        return entries
-
-    def set_index(self, index):
-        self.routes["/index.json"] = dump_index(index)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def remote():
-    r = Remote()
-    yield r
-    r.close()
 
 
 def snapshot(folder):

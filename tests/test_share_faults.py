@@ -9,7 +9,8 @@ from ays_core.cli import main
 from ays_core.fileio import parse_json, sha256_bytes
 from ays_core.registry import dump_schedule
 from ays_core.share import import_file, make_server, pull, server_url
-from test_share import doc_for, fast, remote  # noqa: F401 -- remote is a fixture
+from remote_registry import doc_for
+from test_share import fast
 
 
 def run(capsys, *argv):

@@ -7,22 +7,11 @@ import numpy as np
 import pytest
 
 from ays_core.registry import Registry, new_schedule_doc
-from test_share import Remote, doc_for
+from remote_registry import doc_for
 from webui_stub import webui_harness as harness
 
 SHA = "cd" * 32
-
-
-@pytest.fixture(autouse=True)
-def no_env_registry(monkeypatch):
-    monkeypatch.delenv("AYS_REGISTRY", raising=False)
-
-
-@pytest.fixture
-def remote():
-    r = Remote()
-    yield r
-    r.close()
+pytestmark = pytest.mark.usefixtures("no_env_registry")
 
 
 def start(tmp_path, **settings):

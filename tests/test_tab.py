@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from ays_core.interp import resample
 from ays_core.registry import load_schedule
 from ays_core import tune
-from ays_core.tune import JobSettings, job_for
+from ays_core.tune import job_for, request_settings
 from ays_core.errors import AYSError
-from tiny_ldm import TinyCompVisModel, one_torch_thread  # noqa: F401 (autouse fixture)
+from by_hand import sampling_sigmas
+from tiny_ldm import TinyCompVisModel
 from webui_stub import webui_harness as harness
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SHA = "cd" * 32
 TAB_SCRIPT = harness.REPO / "scripts" / "ays_tab.py"
@@ -58,7 +60,7 @@ def test_tab_is_added_with_its_controls(tab):
 
 def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     client = client_for(tab)
-    response = client.post("/ays/v1/optimize", json=QUICK)
+    response = client.post("/ays/v1/optimize", json={**QUICK, "cfg_scale": 3.0})
     assert response.status_code == 200 and response.json()["state"] == "running"
     assert tab.ays.JOB.wait(600)
     status = client.get("/ays/v1/optimize").json()
@@ -68,6 +70,8 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     assert tab.shared.state.sampling_step == status["evaluations"] > 0  # the WebUI's progress fields
     schedule = load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json")
     assert schedule.model["sha256"] == SHA and len(schedule.sigmas) == 4
+    provenance = schedule.doc["provenance"]
+    assert provenance["settings"]["cfg_scale"] == 3.0 and "CFG 3" in provenance["data"]  # x0 drawn with guidance 3
     assert (tmp_path / "job" / "plot.png").stat().st_size > 0
 
     harness.stop_webui()
@@ -75,7 +79,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     p = webui.processing.StableDiffusionProcessing(scheduler="AYS", steps=3)
     processed = webui.processing.process_images(p)
     assert f"AYS schedule: sd15-{SHA[:10]}@v1" in processed.infotext
-    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), resample(schedule.sigmas, 3), rtol=1e-4)
+    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), sampling_sigmas(schedule.sigmas, 3), rtol=1e-4)
 
 
 def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_path):
@@ -148,18 +152,27 @@ def test_reload_ui_finds_the_same_job(tmp_path):
 
 
 def test_settings_validation():
-    assert JobSettings.from_dict({"prompts": "x", "cfg_scale": 5}).cfg_scale == 5.0
+    assert request_settings({"prompts": "x", "cfg_scale": 5}).cfg_scale == 5.0
     with pytest.raises(AYSError, match="mode"):
-        JobSettings.from_dict({"prompts": "x", "mode": "slow"})
+        request_settings({"prompts": "x", "mode": "slow"})
     with pytest.raises(AYSError, match="multiple of 8"):
-        JobSettings.from_dict({"prompts": "x", "resolution": 100})
+        request_settings({"prompts": "x", "resolution": 100})
     with pytest.raises(AYSError, match="JSON object"):
-        JobSettings.from_dict([1])
+        request_settings([1])
 
 
-def test_guidance_scale_changes_the_model_calls(tab):
+def test_guidance_mixes_the_conditional_and_unconditional_predictions(tab):
     denoiser = tab.ays.loaded_denoiser()
     assert denoiser.model is tab.shared.sd_model  # the WebUI's model itself, no copy
-    assert denoiser.data_shape == (4, 64, 64)
-    x = torch.randn(1, *denoiser.data_shape)
-    assert denoiser(x, torch.ones(1)).shape == x.shape
+    x = torch.randn(2, *denoiser.data_shape, generator=torch.Generator().manual_seed(0))
+    sigma = torch.full((2,), 2.0)
+
+    def predict(prompt, scale):
+        denoiser.set_prompts([prompt], negative_prompt="")
+        denoiser.cfg_scale = scale
+        return denoiser(x, sigma)
+
+    conditional, unconditional = predict("a cat", 1.0), predict("", 1.0)  # scale 1: the prompt alone
+    assert not torch.allclose(conditional, unconditional)
+    torch.testing.assert_close(predict("a cat", 5.0), unconditional + 5.0 * (conditional - unconditional),
+                               rtol=1e-4, atol=1e-5)

@@ -8,19 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from ays_core import resample
 from ays_core.registry import RegistrySet, load_schedule, new_schedule_doc
+from by_hand import PUBLISHED_SD15, PUBLISHED_SDXL, SHIPPED_VS_PUBLISHED, sampling_sigmas
 from webui_stub import webui_harness as harness
 
 REPO = harness.REPO
 SD15 = load_schedule(REPO / "registry" / "sd15" / "v1.json").sigmas
 SDXL = load_schedule(REPO / "registry" / "sdxl" / "v1.json").sigmas
 SHA = "ab" * 32
-
-
-@pytest.fixture(autouse=True)
-def no_env_registry(monkeypatch):
-    monkeypatch.delenv("AYS_REGISTRY", raising=False)
+pytestmark = pytest.mark.usefixtures("no_env_registry")
 
 
 @pytest.fixture
@@ -43,7 +39,7 @@ def model_range(w):
 
 def expected(w, stored, steps, convention="ays"):
     lo, hi = model_range(w)
-    return torch.tensor(resample(stored, steps, convention=convention, sigma_min=lo, sigma_max=hi), dtype=torch.float32)
+    return torch.tensor(sampling_sigmas(stored, steps, lo, hi, convention), dtype=torch.float32)
 
 
 def generate(w, **fields):
@@ -115,9 +111,13 @@ def test_txt2img_uses_the_family_schedule_resampled_to_the_steps(webui, steps):
     used = processed.first_pass_sigmas
     assert len(used) == steps + 1 and used[-1] == 0
     torch.testing.assert_close(used, expected(webui, SD15, steps))
-    if steps == 10:  # the paper's list, its final sigma_min replaced by 0 (up to the float32
-        # model table's ends, which the schedule is rescaled onto)
+    if steps == 10:  # the shipped list, its final sigma_min replaced by 0 (up to the float32
+        # model table's ends, which the schedule is rescaled onto): the paper's
         np.testing.assert_allclose(used[:-1].numpy(), SD15[:-1], rtol=5e-5)
+        np.testing.assert_allclose(used[:-1].numpy(), PUBLISHED_SD15[:-1], rtol=SHIPPED_VS_PUBLISHED["sd15"])
+    if steps == 20:  # every other point a shipped one, the others the geometric means of their neighbours
+        np.testing.assert_allclose(used[:-1:2].numpy(), SD15[:-1], rtol=5e-5)
+        np.testing.assert_allclose(used[1:-1:2].numpy(), np.sqrt(SD15[:-1] * SD15[1:]), rtol=5e-5)
 
 
 @pytest.mark.parametrize("denoise", [0.05, 0.3, 0.5, 0.75, 1.0])
@@ -177,7 +177,7 @@ def test_user_sigma_range_is_respected(webui):
     _, processed = generate(webui, scheduler="AYS", steps=8)
     used = processed.first_pass_sigmas
     assert used[0].item() == pytest.approx(10.0, rel=1e-6) and used[-2].item() > 0.1
-    torch.testing.assert_close(used, torch.tensor(resample(SD15, 8, sigma_min=0.1, sigma_max=10.0), dtype=torch.float32))
+    torch.testing.assert_close(used, torch.tensor(sampling_sigmas(SD15, 8, 0.1, 10.0), dtype=torch.float32))
 
 
 def test_a1111_convention_setting_matches_the_builtin_scheduler(webui):
@@ -197,6 +197,8 @@ def test_sdxl_checkpoint_gets_the_sdxl_schedule():
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
         np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1],
+                                   rtol=SHIPPED_VS_PUBLISHED["sdxl"])
         assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
     finally:
         harness.stop_webui()
@@ -221,18 +223,8 @@ def test_unknown_family_is_rescaled_to_the_model_range_with_a_warning(capsys):
     try:
         sigmas = webui.ays.ays_scheduler(n=10, sigma_min=0.002, sigma_max=1.0, device="cpu")
         assert "flux" in capsys.readouterr().err
-        torch.testing.assert_close(sigmas, torch.tensor(resample(SD15, 10, sigma_min=0.002, sigma_max=1.0), dtype=torch.float32))
+        torch.testing.assert_close(sigmas, torch.tensor(sampling_sigmas(SD15, 10, 0.002, 1.0), dtype=torch.float32))
         assert sigmas[0].item() == pytest.approx(1.0)
-    finally:
-        harness.stop_webui()
-
-
-def test_forge_sdxl_model_is_detected():
-    model = harness.fake_forge_model("StableDiffusionXL", prediction_type="epsilon", is_sdxl=True)
-    webui = harness.start_webui(sd_model=model)
-    try:
-        info = webui.ays.describe_model(model)
-        assert (info.family, info.prediction) == ("sdxl", "eps")
     finally:
         harness.stop_webui()
 
@@ -397,6 +389,8 @@ def test_nowebui_api_override_of_the_pinned_schedule():
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10, override_settings={"ays_schedule": "sdxl@v1"})
         np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1],
+                                   rtol=SHIPPED_VS_PUBLISHED["sdxl"])
         assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
     finally:
         harness.stop_webui()

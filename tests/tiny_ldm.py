@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -139,13 +138,3 @@ def write_images(folder, count, size=16, captions=True, seed=0):
         if captions:
             (folder / f"img{i}.txt").write_text(f"a photo number {i}\n")
     return folder
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a shared machine intra-op threads waiting for
-    each other make them many times slower: the tests that import this run single-threaded."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

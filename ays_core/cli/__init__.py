@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from ..errors import AYSError
+from ..version import __version__
 
 COMMANDS = ("schedule", "registry", "plot", "optimize", "bench")  # module names under ays_core.cli, in --help order
 
@@ -22,8 +23,6 @@ def common_options():
 
 
 def build_parser():
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog="ays",
         description="Align Your Steps: sampling schedules optimized for your diffusion model. "

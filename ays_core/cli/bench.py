@@ -6,7 +6,7 @@ DEFAULT_SAMPLERS = "euler,dpmpp_2m,dpmpp_2m_sde"
 
 
 def add_parser(subparsers, common):
-    from ..bench import SAMPLERS
+    from ..samplers import SAMPLERS
 
     p = subparsers.add_parser(
         "bench", parents=[common], help="compare schedules: sample, score, tabulate, plot",

@@ -1,17 +1,16 @@
-"""`ays optimize`: optimize a schedule for a model, write it as a schedule file, optionally publish it."""
-import json
+"""`ays optimize`: optimize a schedule for a model, write it as a schedule file, optionally publish it.
+Parses the flags into a RunSettings and prints what ays_core.pipeline reports."""
 import sys
-from pathlib import Path
 
 from ..errors import AYSError
+from ..settings import MODES, RunSettings
 from . import latent_options
 
-SETTINGS_KEYS = ("mode", "seed", "steps", "refine", "early_stop", "patience", "validation_samples", "reference_steps")
+DEFAULTS = RunSettings()
 
 
 def add_parser(subparsers, common):
-    from ..bench import SAMPLERS
-    from ..search import MODES
+    from ..samplers import SAMPLERS
 
     p = subparsers.add_parser(
         "optimize", parents=[common], help="optimize a schedule for a model (KLUB, early stopping)",
@@ -27,27 +26,34 @@ def add_parser(subparsers, common):
                    help="model spec: toy:gaussian (N(0, c^2 I_d); options ?c=0.5&d=2), toy:gmm8x8 (8x8 grid "
                         "of Gaussians; ?std=0.03), both with ?sigma_min=..&sigma_max=..; a checkpoint file; "
                         "diffusers:PATH (a diffusers pipeline, see below); arch:sd15|sd2|sdxl (shape only, --dry-run)")
-    p.add_argument("--steps", type=int, default=10, metavar="N", help="steps of the early-stopped stage (>= 2, default 10)")
-    p.add_argument("--refine", type=int, default=2, metavar="R",
-                   help="subdivisions after it, each doubling the steps (default 2: 10 -> 20 -> 40)")
-    p.add_argument("--solver", default="dpmpp_2m", choices=sorted(SAMPLERS),
-                   help="k-diffusion sampler the schedule is for; early stopping looks at its samples (default dpmpp_2m)")
-    p.add_argument("--mode", choices=MODES, default="fast",
+    p.add_argument("--steps", type=int, default=DEFAULTS.steps, metavar="N",
+                   help=f"steps of the early-stopped stage (>= 2, default {DEFAULTS.steps})")
+    p.add_argument("--refine", type=int, default=DEFAULTS.refine, metavar="R",
+                   help=f"subdivisions after it, each doubling the steps (default {DEFAULTS.refine}: 10 -> 20 -> 40)")
+    p.add_argument("--solver", default=DEFAULTS.solver, choices=sorted(SAMPLERS),
+                   help=f"k-diffusion sampler the schedule is for; early stopping looks at its samples "
+                        f"(default {DEFAULTS.solver})")
+    p.add_argument("--mode", choices=MODES, default=DEFAULTS.mode,
                    help="fast (default): one table of denoiser values along noising paths serves every KLUB "
                         "evaluation; paper: a fresh Monte Carlo estimate for each of 11 candidates per point")
-    p.add_argument("--samples", type=int, default=4096, metavar="N", help="x0 samples for the KLUB (default 4096)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same schedule")
+    p.add_argument("--samples", type=int, default=DEFAULTS.samples, metavar="N",
+                   help=f"x0 samples for the KLUB (default {DEFAULTS.samples})")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default 0); same seed, same schedule")
     p.add_argument("--no-early-stop", dest="early_stop", action="store_false",
                    help="run the first stage to KLUB convergence instead of stopping at the best samples")
-    p.add_argument("--patience", type=int, default=5, metavar="K",
-                   help="early stopping: iterations without a better validation figure before stopping (default 5)")
+    p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
+                   help=f"early stopping: iterations without a better validation figure before stopping "
+                        f"(default {DEFAULTS.patience})")
     p.add_argument("--validation-samples", type=int, metavar="N",
                    help="samples drawn for the validation figure (default 1024 against the model's data, "
                         "256 against a many-step reference where the data carry prompts)")
-    p.add_argument("--max-iterations", type=int, default=300, metavar="N", help="cap per stage (default 300)")
+    p.add_argument("--max-iterations", type=int, default=DEFAULTS.max_iterations, metavar="N",
+                   help=f"cap per stage (default {DEFAULTS.max_iterations})")
     p.add_argument("--sigma-min", type=float, metavar="S", help="lower end of the schedule (default: the model's)")
     p.add_argument("--sigma-max", type=float, metavar="S", help="upper end of the schedule (default: the model's)")
-    p.add_argument("--id", metavar="ID", help="schedule id (default: the model's family)")
+    p.add_argument("--id", metavar="ID",
+                   help="schedule id (default: <family>-<first 10 hex of the sha256> for a latent diffusion "
+                        "checkpoint, else the model's family)")
     p.add_argument("--out", metavar="FILE", help="schedule file to write (default: ID.json)")
     p.add_argument("--publish", action="store_true", help="also add the schedule to the registry as its next version")
     p.add_argument("--state", metavar="FILE",
@@ -56,26 +62,26 @@ def add_parser(subparsers, common):
     p.add_argument("--log", metavar="FILE",
                    help="KLUB and validation curves as JSON (default: the --out file with .log.json)")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
-    latent_options.add_arguments(p)
+    latent_options.add_arguments(p, DEFAULTS)
     p.set_defaults(run=run)
 
 
-def _paths(args, schedule_id):
-    out = Path(args.out or f"{schedule_id}.json")
-    state = Path(args.state) if args.state else out.with_suffix(".state.json")
-    log = Path(args.log) if args.log else out.with_suffix(".log.json")
-    for path in (out, state, log):
-        if not path.parent.is_dir():
-            raise AYSError(f"{path}: folder {path.parent} does not exist")
-    return out, state, log
+def settings_from(args):
+    """The RunSettings the flags describe."""
+    return RunSettings(
+        steps=args.steps, refine=args.refine, mode=args.mode, solver=args.solver, samples=args.samples,
+        seed=args.seed, early_stop=args.early_stop, patience=args.patience,
+        validation_samples=args.validation_samples, max_iterations=args.max_iterations,
+        sigma_min=args.sigma_min, sigma_max=args.sigma_max, image_folder=args.data or "",
+        prompts="\n".join(args.prompt or []), prompts_file=args.prompts_file or "",
+        default_caption=args.default_caption, data_samples=args.data_samples, data_steps=args.data_steps,
+        cfg_scale=args.cfg_scale, negative_prompt=args.negative_prompt, resolution=args.resolution or 0,
+        max_memory_gb=args.max_memory, batch_size=args.batch_size, cache_dir=args.cache_dir or "",
+        schedule_id=args.id or "", publish=args.publish)
 
 
-def run(args):
+def _device(args):
     from .. import distributed
-    from ..models import load_denoiser
-    from ..fileio import atomic_write
-    from ..registry import Registry, RegistrySet, check_id, default_registry, dump_schedule, new_schedule_doc
-    from ..search import optimize
 
     device = distributed.init_from_env()
     if args.device:
@@ -85,42 +91,38 @@ def run(args):
             device = torch.device(args.device)
         except RuntimeError:
             raise AYSError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    return device
+
+
+def run(args):
+    from .. import distributed, pipeline
+    from ..models import load_denoiser
+    from ..registry import Registry, default_registry
+
+    settings = settings_from(args)
+    settings.check()
+    device = _device(args)
     if args.dry_run:
-        return latent_options.dry_run(args, device)
-    model = load_denoiser(args.model, device=device)
-    latent = latent_options.prepare(args, model, device)  # x0 bank, batch sizes; {} for other models
-    info = dict(getattr(model, "model_info", None) or {})
-    schedule_id = check_id(args.id or info.get("family", "custom"))
-    out, state, log = _paths(args, schedule_id)
-    if distributed.is_main() and state.exists() != args.resume:
-        print(f"ays: no state file {state}; starting a new run" if args.resume else
-              f"ays: starting over; {state} from an earlier run is replaced (--resume continues it)")
-    try:
-        result = optimize(model, args.steps, mode=args.mode, solver=args.solver, samples=args.samples,
-                          seed=args.seed, early_stop=args.early_stop, patience=args.patience, refine=args.refine,
-                          max_iterations=args.max_iterations, sigma_min=args.sigma_min, sigma_max=args.sigma_max,
-                          validation_samples=args.validation_samples, state_path=state, resume=args.resume,
-                          device=device, **latent)
-    except KeyboardInterrupt:
-        if distributed.is_main() and state.exists():
-            print(f"ays: progress saved in {state}; run the same command with --resume to continue", file=sys.stderr)
-        raise
-    if not distributed.is_main():
+        print("\n".join(pipeline.dry_run(args.model, settings, device)))
         return 0
-    settings = {key: result.settings[key] for key in SETTINGS_KEYS}
-    settings.update(model_spec=args.model, best_iteration=result.best_iteration, klub=result.klub,
-                    denoiser_evaluations=result.evaluations)
-    doc = new_schedule_doc(schedule_id, result.sigmas, family=info.get("family", schedule_id),
-                           prediction=info.get("prediction", "eps"), source="optimized", solver=args.solver,
-                           samples=args.samples, data=info.get("data", f"samples of {args.model}"),
-                           sha256=info.get("sha256"), name=info.get("name"), settings=settings)
-    atomic_write(out, dump_schedule(doc))
-    atomic_write(log, (json.dumps({"settings": result.settings, "history": result.history}, indent=1) + "\n").encode())
+    model = load_denoiser(args.model, device=device)
+    outputs = pipeline.Outputs.beside(args.out or f"{pipeline.schedule_id_for(model, settings)}.json", args.state, args.log)
+    try:
+        outcome = pipeline.run(model, settings, outputs, registry_roots=[args.registry or default_registry(), Registry()],
+                               resume=args.resume, device=device, hooks=pipeline.Hooks(report=print),
+                               provenance={"model_spec": args.model})
+    except KeyboardInterrupt:
+        if distributed.is_main() and outputs.state.exists():
+            print(f"ays: progress saved in {outputs.state}; run the same command with --resume to continue", file=sys.stderr)
+        raise
+    if outcome is None:  # not the main process
+        return 0
+    result = outcome.result
     stopped = (f"early-stopped at iteration {result.best_iteration} of the descent from {result.best_start}"
-               if args.early_stop else "run to convergence")
-    print(f"wrote {out} ({len(result.sigmas) - 1} steps; {args.steps}-step stage {stopped}; KLUB {result.klub:.6g}; "
-          f"{result.evaluations['klub']} denoiser evaluations for the KLUB); curves in {log}")
-    if args.publish:
-        published = RegistrySet([args.registry or default_registry(), Registry()]).publish(doc)
-        print(f"published {published.ref} to {published.path}")
+               if settings.early_stop else "run to convergence")
+    print(f"wrote {outputs.schedule} ({len(result.sigmas) - 1} steps; {settings.steps}-step stage {stopped}; "
+          f"KLUB {result.klub:.6g}; {result.evaluations['klub']} denoiser evaluations for the KLUB); "
+          f"curves in {outputs.log}")
+    if outcome.published is not None:
+        print(f"published {outcome.published.ref} to {outcome.published.path}")
     return 0

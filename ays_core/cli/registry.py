@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-from .. import AYSError, Registry, RegistrySet, load_schedule, parse_ref
-from ..registry import default_registry, dump_schedule
+from .. import AYSError, Registry, RegistrySet, load_schedule
+from ..registry import default_registry, dump_schedule, parse_ref
 
 
 def add_parser(subparsers, common):

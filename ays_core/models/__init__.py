@@ -89,6 +89,34 @@ def load_denoiser(spec, device=None):
     return model
 
 
+def architecture_of(spec):
+    """(Architecture, dtype option) of an arch: or diffusers: spec, read from configs without
+    loading weights; (None, None) for other models."""
+    from pathlib import Path
+
+    from .architectures import Architecture, architecture
+    from .diffusers_adapter import PREDICTION_TYPES, read_config
+
+    if is_checkpoint_file(spec):
+        return None, None
+    scheme, name, options = parse_spec(spec)
+    if scheme == "arch":
+        return architecture(name), options.get("dtype")
+    if scheme != "diffusers":
+        return None, None
+    folder = Path(name).expanduser()
+    if folder.is_file():
+        folder = Path(options.get("config") or "")
+        if not (folder / "model_index.json").is_file():
+            raise AYSError("a dry run of a single-file checkpoint needs ?config=DIR (its pipeline folder of configs)")
+    unet_dir = folder / "unet" if (folder / "unet").is_dir() else folder
+    config = read_config(unet_dir / "config.json", "UNet")
+    scheduler_path = folder / "scheduler" / "scheduler_config.json"
+    scheduler = read_config(scheduler_path, "scheduler") if scheduler_path.is_file() else {}
+    prediction = PREDICTION_TYPES.get(scheduler.get("prediction_type", "epsilon"), "eps")
+    return Architecture.from_unet_config(config, "custom", prediction), options.get("dtype")
+
+
 def _load_diffusers(name, options, device):
     from .diffusers_adapter import load_diffusers_denoiser
 

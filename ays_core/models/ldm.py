@@ -12,13 +12,11 @@ Conditioning: the denoiser holds a bank of encoded prompts; each sample carries 
 prompt (`cond_index`, passed by the KLUB estimator alongside x0). Without an index, row i of a
 batch uses prompt i mod P, so a plain D(x, sigma) call still gives every row a fixed prompt.
 """
-import math
-
 import torch
 
 from ..errors import AYSError
+from ..settings import DEFAULT_CFG_SCALE, check_cfg_scale
 
-DEFAULT_CFG_SCALE = 7.0  # the WebUI's default CFG scale
 PREDICTIONS = ("eps", "v")
 
 
@@ -185,13 +183,3 @@ class LatentDiffusionDenoiser:
             out = self.wrapped(torch.cat([x, x]).float(), torch.cat([sigma, sigma]), cond=concat_rows(cond, uncond))
         positive, negative = out.float().chunk(2)
         return negative + self.cfg_scale * (positive - negative)
-
-
-def check_cfg_scale(scale):
-    try:
-        scale = float(scale)
-    except (TypeError, ValueError):
-        raise AYSError(f"CFG scale must be a number, got {scale!r}") from None
-    if not math.isfinite(scale) or not 1.0 <= scale <= 30.0:
-        raise AYSError(f"CFG scale must be between 1 and 30, got {scale!r}")
-    return scale

@@ -1,0 +1,91 @@
+"""The package's shape (docs/ARCHITECTURE.md): no import cycle between ays_core modules, counting
+imports inside functions too, and only the assemblers reach many modules."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ays_core"
+ASSEMBLERS = {"ays_core", "ays_core.pipeline", "ays_core.cli"}
+HANDFUL = 6
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path, modules):
+    """Project modules `path` imports anywhere in its body (relative or absolute)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [f"{target}.{alias.name}" for alias in node.names] + [target]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        for candidate in candidates:
+            if candidate in modules and candidate != name:
+                found.add(candidate)
+                break
+    return found
+
+
+def import_graph():
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: imported_modules(path, set(paths)) for name, path in paths.items()}
+
+
+def find_cycle(graph):
+    """One import cycle as a list of modules, or None."""
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                return trail[trail.index(target):] + [target]
+            if target not in state:
+                cycle = visit(target, trail + [target])
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node, [node])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_graph_reader_sees_relative_and_function_level_imports(tmp_path):
+    graph = import_graph()
+    assert "ays_core.klub" in graph["ays_core.search"]          # top-level relative import
+    assert "ays_core.models.digits" in graph["ays_core.bench"]  # inside a function
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle():
+    assert find_cycle(import_graph()) is None
+
+
+
+def test_only_the_assemblers_import_more_than_a_handful_of_project_modules():
+    """The public API, the pipeline and the command line put the parts together; every other
+    module leans on a few (the error type, which everything uses, not counted)."""
+    crowded = {name: sorted(targets) for name, targets in import_graph().items()
+               if len(targets - {"ays_core.errors"}) > HANDFUL and name not in ASSEMBLERS
+               and not name.startswith("ays_core.cli.")}
+    assert not crowded
