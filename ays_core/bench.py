@@ -10,10 +10,12 @@ Fairness rules, kept by construction:
 - Real data used for scoring is held out from what the model was trained on and what schedules
   are optimized on (the digits "heldout" half; fresh draws for the toys).
 
-Metrics by model: toys with a known density (the denoiser has `log_prob` and `sample_data`): NLL
-of the samples and sliced Wasserstein-2 against true samples; checkpoints with a feature network
-(digits): Frechet distance and KID in its feature space against held-out real digits; every model:
-RMS distance to a many-step reference run of the same sampler from the same noise.
+Metrics by model (the first one is the main metric, the one the verdict and the oracle use):
+toys with a known density (the denoiser has `log_prob` and `sample_data`): NLL of the samples and
+sliced Wasserstein-2 against true samples; checkpoints with a feature network (digits): Frechet
+distance and KID in its feature space against held-out real digits, then Frechet distance and
+sliced W2 on the pixels; photo-patch checkpoints: the pixel-space pair; every model: RMS distance
+to a many-step reference run of the same sampler from the same noise.
 """
 import csv
 import io
@@ -33,6 +35,7 @@ from .metrics import frechet_distance, kernel_inception_distance, reference_dist
 from .samplers import get_sampler, initial_noise, run_sampler, steps_for_nfe
 
 CONVENTION_SUFFIXES = (":ays", ":a1111")
+COMPUTED_SCHEDULES = ("gits", "oracle")  # made for the model by the bench itself (ScheduleBook)
 
 
 # ---------------------------------------------------------------- schedules
@@ -88,9 +91,10 @@ def mean_and_interval(values, level=0.95):
 class Metric:
     key: str
     label: str
+    unit: str = ""  # what the number measures, for plot axes
 
 
-REF_METRIC = Metric("ref_dist", "dist. to ref")
+REF_METRIC = Metric("ref_dist", "dist. to ref", "RMS per coordinate, data units")
 
 
 class Scorer:
@@ -106,7 +110,8 @@ class Scorer:
 class DensityScorer(Scorer):
     """Toys with a known density: NLL under it and sliced Wasserstein to fresh true samples."""
 
-    metrics = (Metric("nll", "NLL"), Metric("swd", "sliced W2"), REF_METRIC)
+    # Sliced W2 leads: NLL alone rewards collapsing onto the modes (a search on it finds that).
+    metrics = (Metric("swd", "sliced W2", "data units"), Metric("nll", "NLL", "nats per sample"), REF_METRIC)
     kind = "density"
 
     def __init__(self, denoiser, count, seed):
@@ -120,15 +125,40 @@ class DensityScorer(Scorer):
         return {"nll": nll, "swd": sliced_wasserstein(samples, self.real), **super().score(samples, reference)}
 
 
-class FeatureScorer(Scorer):
-    """Checkpoints with a feature network: Frechet distance and KID to held-out data."""
+class PixelScorer(Scorer):
+    """Image checkpoints with held-out real images: Frechet distance and sliced Wasserstein-2
+    computed on the pixels themselves (data space: no feature network to please)."""
 
-    metrics = (Metric("fd", "Frechet dist."), Metric("kid", "KID"), REF_METRIC)
+    metrics = (Metric("pixel_fd", "pixel FD", "squared pixel units, pixels in [-1, 1]"),
+               Metric("pixel_swd", "pixel sliced W2", "pixel units, pixels in [-1, 1]"), REF_METRIC)
+    kind = "pixels"
+
+    def __init__(self, real):
+        self.real = real
+        flat = _as_matrix(real.numpy())
+        self.real_flat, self.real_mean, self.real_cov = flat, flat.mean(0), np.cov(flat, rowvar=False)
+
+    def pixel_scores(self, samples):
+        flat = _as_matrix(samples.numpy())
+        return {"pixel_fd": frechet_distance_from_moments(self.real_mean, self.real_cov, flat.mean(0),
+                                                          np.cov(flat, rowvar=False)),
+                "pixel_swd": sliced_wasserstein(flat, self.real_flat)}
+
+    def score(self, samples, reference):
+        return {**self.pixel_scores(samples), **super().score(samples, reference)}
+
+
+class FeatureScorer(PixelScorer):
+    """Checkpoints with a feature network: Frechet distance and KID in its feature space to held-out
+    data, and the pixel-space metrics beside them."""
+
+    metrics = (Metric("fd", "Frechet dist.", "feature network units squared"),
+               Metric("kid", "KID", "polynomial-kernel MMD^2"), *PixelScorer.metrics)
     kind = "features"
 
     def __init__(self, feature_network, real):
+        super().__init__(real)
         self.feature_network = feature_network
-        self.real = real
         self.real_features = self.features(real)
 
     def features(self, samples):
@@ -147,12 +177,16 @@ class FeatureScorer(Scorer):
 def scorer_for(denoiser, samples, seed):
     """The richest scorer the model allows (see the module docstring)."""
     from .models.digits import DIGITS_DATASET, digits_split, load_feature_network
+    from .models.patches import PATCH, PATCHES_DATASET, patches_split
 
     if hasattr(denoiser, "log_prob") and hasattr(denoiser, "sample_data"):
         return DensityScorer(denoiser, samples, seed)
     info = getattr(denoiser, "model_info", None) or {}
-    if info.get("dataset") == DIGITS_DATASET and tuple(data_shape(denoiser)) == (1, 8, 8):
+    shape = tuple(data_shape(denoiser))
+    if info.get("dataset") == DIGITS_DATASET and shape == (1, 8, 8):
         return FeatureScorer(load_feature_network(), digits_split("heldout")[0])
+    if info.get("dataset") == PATCHES_DATASET and shape == (3, PATCH, PATCH):
+        return PixelScorer(patches_split("heldout"))
     return Scorer()
 
 
@@ -177,6 +211,7 @@ class BenchResult:
     schedules: dict   # label -> sigmas at the largest step count
     examples: dict    # (sampler, schedule label or 'reference') -> samples of the first seed, lowest NFE
     real: object      # real samples for the scatter plot (toys) or None
+    reference_rows: list = ()  # one per (seed, sampler): the scores of the many-step reference run
 
 
 def validate_request(schedules, samplers, nfes, samples, seeds):
@@ -195,22 +230,83 @@ def validate_request(schedules, samplers, nfes, samples, seeds):
         raise AYSError(f"--seeds must be at least 1, got {seeds!r}")
 
 
+@dataclass(frozen=True)
+class PeerSettings:
+    """How the computed schedules are made: "gits" (GITS-style DP, ays_core/gits.py) and "oracle"
+    (a direct search on the main metric, ays_core/oracle.py)."""
+    gits: object = None    # gits.GitsSettings; None: its defaults
+    oracle: object = None  # oracle.OracleSettings; None: its defaults
+
+
+class ScheduleBook:
+    """The sampling sigmas of every schedule spec for each (sampler, steps). Stored and hand-made
+    schedules resolve by name; "gits" runs its teacher once per model; "oracle" is searched per
+    (sampler, steps) by `search_oracles` before the bench samples."""
+
+    def __init__(self, denoiser, specs, shape, registry, peers):
+        self.denoiser, self.specs, self.shape, self.registry, self.peers = denoiser, specs, shape, registry, peers
+        self.range = (float(denoiser.sigma_min), float(denoiser.sigma_max))
+        self._gits, self.oracles = None, {}
+
+    def sigmas(self, spec, sampler, steps):
+        if spec == "gits":
+            if self._gits is None:
+                from .gits import Gits, GitsSettings
+
+                self._gits = Gits(self.denoiser, self.shape, self.peers.gits or GitsSettings())
+            return self._gits.sigmas(steps)
+        if spec == "oracle":
+            return self.oracles[(sampler, steps)]
+        return schedule_sigmas(spec, steps, *self.range, self.registry)
+
+    def search_oracles(self, scorer, samplers, step_counts, progress):
+        """One oracle per (sampler, steps), started from every other schedule of the bench."""
+        from tqdm import tqdm
+
+        from .oracle import OracleSettings, search
+
+        settings = self.peers.oracle or OracleSettings()
+        main = scorer.metrics[0].key
+        x_start = initial_noise(self.shape, settings.samples, self.range[1], settings.seed)
+        others = [spec for spec in self.specs if spec != "oracle"]
+        for sampler in tqdm(samplers, desc="oracle", unit="sampler", disable=not progress):
+            reference = None
+            if main == REF_METRIC.key:
+                reference_sigmas = schedule_sigmas("karras", 100, *self.range)
+                reference, _ = run_sampler(self.denoiser, sampler, reference_sigmas, x_start, settings.seed, self.range)
+
+            def evaluate(sigmas, sampler=sampler, reference=reference):
+                samples, _ = run_sampler(self.denoiser, sampler, sigmas, x_start, settings.seed, self.range)
+                value = scorer.score(samples, samples if reference is None else reference)[main]
+                return value if math.isfinite(value) else math.inf
+
+            for steps in step_counts:
+                starts = [self.sigmas(spec, sampler, steps) for spec in others]
+                self.oracles[(sampler, steps)] = search(evaluate, starts, self.range[0], settings)[0]
+
+
 def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 10), samples=1000, seeds=3,
-              seed=0, reference_steps=100, registry=None, progress=True):
-    """Sample every (seed, sampler, NFE, schedule) cell from the same noise and score it."""
+              seed=0, reference_steps=100, registry=None, progress=True, peers=PeerSettings()):
+    """Sample every (seed, sampler, NFE, schedule) cell from the same noise and score it. The first
+    schedule is the candidate the verdict judges against the others (the oracle excepted)."""
     from tqdm import tqdm
 
     samplers, nfes = list(samplers), sorted(set(nfes))
     validate_request(schedules, samplers, nfes, samples, seeds)
     sigma_min, sigma_max = float(denoiser.sigma_min), float(denoiser.sigma_max)
     labels = [schedule_label(spec) for spec in schedules]
-    max_steps = max(nfes)
-    # Resolve every schedule before any sampling, so a bad id fails at once.
-    plotted = {label: schedule_sigmas(spec, max_steps, sigma_min, sigma_max, registry)
-               for spec, label in zip(schedules, labels)}
     shape = data_shape(denoiser)
+    book = ScheduleBook(denoiser, schedules, shape, registry, peers)
+    # Resolve every named schedule before any sampling, so a bad id fails at once.
+    for spec in schedules:
+        if spec not in COMPUTED_SCHEDULES:
+            book.sigmas(spec, samplers[0], max(nfes))
     scorer = scorer_for(denoiser, samples, seed)
-    rows, examples = [], {}
+    if "oracle" in schedules:
+        book.search_oracles(scorer, samplers, sorted({steps_for_nfe(s, n) for s in samplers for n in nfes}), progress)
+    plotted = {label: book.sigmas(spec, samplers[0], steps_for_nfe(samplers[0], max(nfes)))
+               for spec, label in zip(schedules, labels)}
+    rows, reference_rows, examples = [], [], {}
     cells = tqdm(total=seeds * len(samplers) * len(nfes) * len(schedules), desc="bench", unit="cell",
                  disable=not progress)
     for seed_index in range(seeds):
@@ -218,13 +314,15 @@ def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 1
         x_start = initial_noise(shape, samples, sigma_max, run_seed)
         for sampler in samplers:
             reference_sigmas = schedule_sigmas("karras", reference_steps, sigma_min, sigma_max)
-            reference, _ = run_sampler(denoiser, sampler, reference_sigmas, x_start, run_seed, (sigma_min, sigma_max))
+            reference, calls = run_sampler(denoiser, sampler, reference_sigmas, x_start, run_seed, (sigma_min, sigma_max))
+            reference_rows.append({"seed": run_seed, "sampler": sampler, "nfe": calls, "steps": reference_steps,
+                                   "schedule": "karras", **scorer.score(reference, reference)})
             if seed_index == 0:
                 examples[(sampler, "reference")] = reference
             for nfe in nfes:
                 steps = steps_for_nfe(sampler, nfe)
                 for spec, label in zip(schedules, labels):
-                    sigmas = schedule_sigmas(spec, steps, sigma_min, sigma_max, registry)
+                    sigmas = book.sigmas(spec, sampler, steps)
                     result, calls = run_sampler(denoiser, sampler, sigmas, x_start, run_seed, (sigma_min, sigma_max))
                     if seed_index == 0 and nfe == nfes[0]:
                         examples[(sampler, label)] = result
@@ -233,11 +331,13 @@ def run_bench(denoiser, schedules, samplers=("euler", "dpmpp_2m"), nfes=(6, 8, 1
                     cells.update()
     cells.close()
     config = {"model": dict(getattr(denoiser, "model_info", None) or {}), "sigma_min": sigma_min,
-              "sigma_max": sigma_max, "schedules": list(schedules), "samplers": samplers, "nfe": nfes,
-              "samples": samples, "seeds": [seed + i for i in range(seeds)], "reference_steps": reference_steps,
-              "scorer": scorer.kind}
+              "sigma_max": sigma_max, "schedules": list(schedules), "candidate": labels[0], "samplers": samplers,
+              "nfe": nfes, "samples": samples, "seeds": [seed + i for i in range(seeds)],
+              "reference_steps": reference_steps, "scorer": scorer.kind,
+              "oracle": {f"{sampler}@{steps}": [float(s) for s in sigmas] for (sampler, steps), sigmas in book.oracles.items()}}
     real = scorer.real if isinstance(scorer, DensityScorer) else None
-    return BenchResult(config, scorer.metrics, rows, summarize(rows, scorer.metrics), plotted, examples, real)
+    return BenchResult(config, scorer.metrics, rows, summarize(rows, scorer.metrics), plotted, examples, real,
+                       reference_rows)
 
 
 def summarize(rows, metrics):
@@ -263,25 +363,106 @@ def _cell(mean, half, best):
 
 
 def markdown_table(result):
-    """One row per (sampler, NFE, schedule); the best mean of each (sampler, NFE) is bold."""
+    """One row per (sampler, NFE, schedule). Bold: the schedule of a (sampler, NFE) that beats every
+    other one (the oracle aside) beyond the paired CI on that metric; no bold where none does."""
+    from .verdict import per_seed, significant_best
+
     header = ["sampler", "NFE", "steps", "schedule"] + [m.label for m in result.metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    best = {}
+    best = {(cell, metric.key): significant_best(values)
+            for metric in result.metrics for cell, values in per_seed(result.rows, metric.key).items()}
     for entry in result.summary:
-        for metric in result.metrics:
-            key = (entry["sampler"], entry["nfe"], metric.key)
-            best[key] = min(best.get(key, math.inf), entry[metric.key])
-    for entry in result.summary:
+        cell = (entry["sampler"], entry["nfe"])
         cells = [entry["sampler"], str(entry["nfe_used"]), str(entry["steps"]), entry["schedule"]]
-        cells += [_cell(entry[m.key], entry[f"{m.key}_ci"], entry[m.key] == best[(entry["sampler"], entry["nfe"], m.key)])
+        cells += [_cell(entry[m.key], entry[f"{m.key}_ci"], best[(cell, m.key)] == entry["schedule"])
                   for m in result.metrics]
         lines.append("| " + " | ".join(cells) + " |")
     seeds = len(result.config["seeds"])
     lines.append("")
     lines.append(f"Mean ± 95% CI over {seeds} seed(s) of {result.config['samples']} samples; lower is better; "
                  f"NFE = denoiser calls made; reference = same sampler, {result.config['reference_steps']} karras "
-                 "steps, same noise.")
+                 "steps, same noise. Bold: better than every other schedule (oracle aside) beyond the paired "
+                 "95% CI.")
     return "\n".join(lines) + "\n"
+
+
+def cell_verdicts(result):
+    """{metric key: {(sampler, nfe): CellVerdict}} of the candidate against the other schedules."""
+    from .verdict import verdicts
+
+    return {m.key: verdicts(result.rows, m.key, result.config["candidate"]) for m in result.metrics}
+
+
+def _oracle_gain(result, cell, metric):
+    """Main metric: the oracle's mean minus the best non-oracle mean of the cell ('' without an oracle)."""
+    entries = {e["schedule"]: e[metric.key] for e in result.summary if (e["sampler"], e["nfe"]) == cell}
+    if "oracle" not in entries:
+        return ""
+    return f"{entries['oracle'] - min(v for k, v in entries.items() if k != 'oracle'):+.3g}"
+
+
+def verdict_table(result):
+    """Markdown: the candidate's verdict per (sampler, NFE) on every metric, then the summary lines
+    (main metric) per sampler and overall. Bold marks outcomes beyond the paired CI."""
+    candidate, main = result.config["candidate"], result.metrics[0]
+    by_metric = cell_verdicts(result)
+    header = ["sampler", "NFE"] + [m.label for m in result.metrics] + [f"oracle gain ({main.label})"]
+    lines = [f"Verdict for {candidate} against every other schedule (oracle aside), paired 95% CI over "
+             f"{len(result.config['seeds'])} seeds:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cell in by_metric[main.key]:
+        words = [by_metric[m.key][cell] for m in result.metrics]
+        cells = [w.words() if w.outcome == "ties" else f"**{w.words()}**" for w in words]
+        lines.append("| " + " | ".join([cell[0], str(cell[1]), *cells, _oracle_gain(result, cell, main)]) + " |")
+    lines.append("")
+    lines.extend(summary_lines(result))
+    return "\n".join(lines) + "\n"
+
+
+def summary_lines(result):
+    """`AYS: W wins, T ties, L losses of C cells` on the main metric, per sampler and overall."""
+    from .verdict import summary_line
+
+    candidate, main = result.config["candidate"], result.metrics[0]
+    main_verdicts = cell_verdicts(result)[main.key]
+    lines = []
+    for sampler in result.config["samplers"]:
+        subset = {cell: v for cell, v in main_verdicts.items() if cell[0] == sampler}
+        lines.append(f"{sampler} ({main.label}): {summary_line(subset, candidate)}")
+    lines.append(f"all samplers ({main.label}): {summary_line(main_verdicts, candidate)}")
+    return lines
+
+
+def headroom(result, schedule="karras", nfes=(6, 10)):
+    """{(sampler, nfe): (d, ci)}: how much worse `schedule` at `nfe` is than the many-step reference
+    run from the same noise on the main metric (paired over seeds)."""
+    from .verdict import paired_difference
+
+    main = result.metrics[0].key
+    out = {}
+    for sampler in result.config["samplers"]:
+        reference = [r[main] for r in sorted(result.reference_rows, key=lambda r: r["seed"]) if r["sampler"] == sampler]
+        for nfe in nfes:
+            few = [r[main] for r in sorted(result.rows, key=lambda r: r["seed"])
+                   if (r["sampler"], r["nfe"], r["schedule"]) == (sampler, nfe, schedule)]
+            if few and len(few) == len(reference):
+                out[(sampler, nfe)] = paired_difference(few, reference)
+    return out
+
+
+def verdict_words(result):
+    """The main-metric verdict of every cell as plain sentences (for `make demo`)."""
+    candidate, main = result.config["candidate"], result.metrics[0]
+    sentences = []
+    for (sampler, nfe), verdict in cell_verdicts(result)[main.key].items():
+        if verdict.outcome == "wins":
+            text = "beats every baseline by more than the 95% confidence interval"
+        elif verdict.outcome == "ties":
+            text = "ties: no baseline is better by more than the 95% confidence interval, but not all are worse"
+        else:
+            text = (f"loses: {verdict.against} is better by {verdict.difference:.3g} ± {verdict.interval:.2g} "
+                    f"{main.label}")
+        sentences.append(f"{sampler} at {nfe} NFE: {candidate} {text}.")
+    return sentences
 
 
 def csv_text(result):
@@ -293,9 +474,21 @@ def csv_text(result):
 
 
 def json_text(result):
-    doc = {"config": result.config, "summary": result.summary, "rows": result.rows,
+    doc = {"config": result.config, "metrics": [{"key": m.key, "label": m.label, "unit": m.unit} for m in result.metrics],
+           "summary": result.summary, "rows": result.rows, "reference_rows": list(result.reference_rows),
            "schedules": {label: [float(s) for s in sigmas] for label, sigmas in result.schedules.items()}}
     return json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n"
+
+
+def read_result(path):
+    """The tables' part of a BenchResult back from the results.json a bench wrote (no plots)."""
+    doc = json.loads(Path(path).read_text())
+    metrics = tuple(Metric(m["key"], m["label"], m.get("unit", "")) for m in doc["metrics"])
+    for entry in doc["summary"]:  # JSON wrote single-seed intervals as null
+        for metric in metrics:
+            entry[f"{metric.key}_ci"] = math.nan if entry[f"{metric.key}_ci"] is None else entry[f"{metric.key}_ci"]
+    return BenchResult(doc["config"], metrics, doc["rows"], doc["summary"], doc["schedules"], {}, None,
+                       doc["reference_rows"])
 
 
 def _finite(value):
@@ -310,16 +503,21 @@ def _finite(value):
 
 
 def write_report(result, out_dir):
-    """results.md, results.csv (every raw number), results.json and the PNG plots; returns paths."""
+    """results.md (tables and verdict), results.csv (every raw number), results.json and the PNG plots
+    (skipped when matplotlib cannot be imported); returns paths."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise AYSError(f"cannot create output folder {out}: {error.strerror or error}") from None
     written = {"table": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
-    atomic_write(written["table"], markdown_table(result).encode())
+    atomic_write(written["table"], (markdown_table(result) + "\n" + verdict_table(result)).encode())
     atomic_write(written["csv"], csv_text(result).encode())
     atomic_write(written["json"], json_text(result).encode())
+    try:
+        import matplotlib  # noqa: F401  (a declared dependency; a broken install still keeps the numbers)
+    except ImportError:
+        return written
     written.update(write_plots(result, out))
     return written
 
@@ -345,34 +543,61 @@ def _pyplot():
     return plt
 
 
+def model_name(result):
+    info = result.config.get("model") or {}
+    return info.get("name") or info.get("family") or "model"
+
+
+def _legend_outside(figure, axis, count):
+    """One legend right of the axes (never over the curves), in as many columns as it needs."""
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                ncol=1 if count <= 16 else 2)
+
+
+def _styles(labels):
+    """A distinct colour and line style per schedule (tab20 has 20 colours)."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab20"].colors
+    dashes = ("-", "--", ":", "-.")
+    return {label: {"color": colours[i % 20], "linestyle": dashes[(i // 20) % 4]} for i, label in enumerate(labels)}
+
+
 def plot_schedules(result, path):
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    styles = _styles(result.schedules)
     for label, sigmas in result.schedules.items():
         positive = np.asarray(sigmas)[:-1]
-        axis.plot(np.arange(len(positive)), positive, marker="o", label=label)
+        axis.plot(np.arange(len(positive)), positive, marker="o", markersize=3, label=label, **styles[label])
     axis.set_yscale("log")
     axis.set_xlabel("step")
-    axis.set_ylabel("sigma (log scale; final step goes to 0)")
-    axis.set_title(f"schedules at {len(next(iter(result.schedules.values()))) - 1} steps")
-    axis.legend(fontsize=8)
+    axis.set_ylabel("sigma (log scale; the final step goes to 0)")
+    steps = len(next(iter(result.schedules.values()))) - 1
+    axis.set_title(f"{model_name(result)}: schedules at {steps} steps ({result.config['samplers'][0]})", fontsize=10)
+    _legend_outside(figure, axis, len(result.schedules))
     return _save_figure(figure, path)
 
 
 def plot_metric(result, metric, path):
     plt = _pyplot()
     samplers = result.config["samplers"]
-    figure, axes = plt.subplots(1, len(samplers), figsize=(4 * len(samplers), 3.5), squeeze=False)
+    figure, axes = plt.subplots(1, len(samplers), figsize=(4.5 * len(samplers), 3.8), squeeze=False)
+    styles = _styles(result.schedules)
     for axis, sampler in zip(axes[0], samplers):
         for label in result.schedules:
             entries = [e for e in result.summary if e["sampler"] == sampler and e["schedule"] == label]
             errors = [0.0 if math.isnan(e[f"{metric.key}_ci"]) else e[f"{metric.key}_ci"] for e in entries]
             axis.errorbar([e["nfe"] for e in entries], [e[metric.key] for e in entries], yerr=errors,
-                          marker="o", capsize=3, label=label)
-        axis.set_title(sampler)
-        axis.set_xlabel("NFE")
-        axis.set_ylabel(metric.label)
-    axes[0][0].legend(fontsize=8)
+                          marker="o", markersize=3, capsize=3, label=label, **styles[label])
+        axis.set_title(sampler, fontsize=10)
+        axis.set_xlabel("NFE (denoiser calls)")
+        axis.set_xticks(result.config["nfe"])
+        axis.set_ylabel(f"{metric.label} ({metric.unit})" if metric.unit else metric.label, fontsize=9)
+    figure.suptitle(f"{model_name(result)}: {metric.label} vs NFE, mean ± 95% CI over "
+                    f"{len(result.config['seeds'])} seeds (lower is better)", fontsize=10)
+    figure.tight_layout()
+    _legend_outside(figure, axes[0][-1], len(result.schedules))
     return _save_figure(figure, path)
 
 
@@ -383,27 +608,41 @@ def plot_examples(result, sampler, path):
     panels = [result.examples[(sampler, label)].numpy() for label in labels]
     nfe = result.config["nfe"][0]
     if panels[0][0].size == 2:
-        figure, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3), squeeze=False)
-        for axis, label, points in zip(axes[0], labels, panels):
+        columns = min(len(labels), 5)
+        rows = -(-len(labels) // columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
+        for axis in axes.flat[len(labels):]:
+            axis.axis("off")
+        for axis, label, points in zip(axes.flat, labels, panels):
             if result.real is not None:
                 axis.scatter(*result.real.numpy().reshape(-1, 2).T, s=1, c="lightgray")
             axis.scatter(*points.reshape(-1, 2).T, s=1)
             axis.set_title(label, fontsize=9)
+            axis.tick_params(labelsize=7)
     else:
         columns = min(16, len(panels[0]))
-        figure, axes = plt.subplots(len(labels), columns, figsize=(columns * 0.6, len(labels) * 0.7), squeeze=False)
+        figure, axes = plt.subplots(len(labels), columns, figsize=(columns * 0.6 + 1.6, len(labels) * 0.65),
+                                    squeeze=False)
         for row, (label, images) in enumerate(zip(labels, panels)):
             for column in range(columns):
-                axes[row][column].imshow(_as_image(images[column]), cmap="gray", vmin=-1, vmax=1)
-                axes[row][column].axis("off")
-            axes[row][0].text(-1, 3.5, label, ha="right", va="center", fontsize=7)
-    figure.suptitle(f"{sampler}, {nfe} NFE (same noise per column)", fontsize=9)
+                picture = _as_image(images[column])
+                gray = {} if picture.ndim == 3 else {"cmap": "gray", "vmin": -1, "vmax": 1}
+                axes[row][column].imshow(picture, **gray)
+                axes[row][column].set_xticks([])
+                axes[row][column].set_yticks([])
+            axes[row][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    figure.suptitle(f"{model_name(result)}: {sampler}, {nfe} NFE (same noise per column; reference = "
+                    f"{result.config['reference_steps']} karras steps)", fontsize=9)
+    figure.tight_layout()
     return _save_figure(figure, path)
 
 
 def _as_image(sample):
-    """A [C, H, W] sample as something imshow takes (first channel, or the flat vector as a row)."""
+    """A [C, H, W] sample as something imshow takes: RGB in [0, 1] for three channels, else the first
+    channel (or the flat vector as a row)."""
     sample = np.asarray(sample)
+    if sample.ndim == 3 and sample.shape[0] == 3:
+        return ((sample.transpose(1, 2, 0) + 1) / 2).clip(0, 1)
     return sample[0] if sample.ndim == 3 else np.atleast_2d(sample.reshape(-1))
 
 

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ays_core.models.digits import (  # noqa: E402
-    ASSETS_DIR, DIGITS_DATASET, EDMDenoiser, FeatureClassifier, digits_split, save_network,
+    ASSETS_DIR, DIGITS_DATASET, EDMDenoiser, FeatureClassifier, digits_split, rows_sampler, save_network,
 )
 
 DENOISER_CONFIG = {
@@ -36,17 +36,18 @@ def cosine_lr(step, steps, peak, warmup=200):
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def train_denoiser(images, steps, batch, generator, p_mean=-1.2, p_std=1.2, ema_decay=0.999):
-    """EDM training: log-normal noise levels, Adam with cosine decay, EMA weights returned."""
-    model = EDMDenoiser(DENOISER_CONFIG)
+def train_denoiser(config, sample_data, steps, batch, generator, p_mean=-1.2, p_std=1.2, ema_decay=0.999, lr=1e-3):
+    """EDM training of the denoiser `config` describes on x0 = sample_data(batch, generator):
+    log-normal noise levels, Adam with cosine decay, EMA weights returned."""
+    model = EDMDenoiser(config)
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for step in range(steps):
-        x0 = images[torch.randint(len(images), (batch,), generator=generator)]
+        x0 = sample_data(batch, generator)
         sigma = (p_mean + p_std * torch.randn(batch, generator=generator)).exp()
         noise = torch.randn(x0.shape, generator=generator)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, steps, 1e-3)
+            group["lr"] = cosine_lr(step, steps, lr)
         loss = model.loss(x0, sigma, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,7 +92,7 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
 
     start = time.time()
-    denoiser = train_denoiser(train_images, args.steps, args.batch, generator)
+    denoiser = train_denoiser(DENOISER_CONFIG, rows_sampler(train_images), args.steps, args.batch, generator)
     save_network(denoiser, os.path.join(args.out_dir, "digits_denoiser.safetensors"))
     print(f"denoiser trained in {time.time() - start:.0f} s")
 

@@ -53,7 +53,7 @@ def test_same_noise_for_every_schedule_and_rerun():
 def test_toy_bench_scores_and_report(tmp_path):
     result = bench.run_bench(GridMixtureToy(), ["karras", "sd15"], samplers=["euler", "heun"], nfes=[3, 4],
                              samples=32, seeds=2, progress=False)
-    assert [m.key for m in result.metrics] == ["nll", "swd", "ref_dist"]
+    assert [m.key for m in result.metrics] == ["swd", "nll", "ref_dist"]
     assert len(result.rows) == 2 * 2 * 2 * 2 and len(result.summary) == 8
     heun = [row for row in result.summary if row["sampler"] == "heun" and row["nfe"] == 4]
     assert all(row["steps"] == 2 and row["nfe_used"] == 3 for row in heun)

@@ -112,7 +112,8 @@ def test_training_is_reproducible_from_the_seed():
 
     def train():
         torch.manual_seed(0)
-        model = train_digits.train_denoiser(images[:64], steps=3, batch=8, generator=torch.Generator().manual_seed(0))
+        model = train_digits.train_denoiser(train_digits.DENOISER_CONFIG, digits.rows_sampler(images[:64]), steps=3,
+                                            batch=8, generator=torch.Generator().manual_seed(0))
         return model.state_dict()
 
     first, second = train(), train()

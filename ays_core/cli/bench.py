@@ -14,15 +14,21 @@ def add_parser(subparsers, common):
                     "budget, from the same noise, and score the samples: NLL and sliced Wasserstein for toys "
                     "with a known density, Frechet distance and KID in a feature network's space for digits "
                     "checkpoints, and for every model the distance to a many-step run from the same noise. "
-                    "Prints a Markdown table (mean and 95% confidence interval over seeds) and writes it with "
-                    "CSV, JSON and PNG plots to --out.")
+                    "Prints a Markdown table (mean and 95% confidence interval over seeds), then the verdict "
+                    "of the FIRST schedule against all others in each (sampler, NFE) cell: wins (better than "
+                    "every other beyond the paired 95% CI), ties, or loses to X by d ± ci, and a summary "
+                    "line per sampler; writes all of it with CSV, JSON and PNG plots to --out. Two schedules "
+                    "are computed for the model: 'gits' (GITS-style dynamic programming over a 60-step teacher, "
+                    "data-free) and 'oracle' (a direct search of each cell's schedule on the main metric with "
+                    "seeds of its own: how much any schedule could gain; never part of the verdict).")
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="toy:gaussian, toy:gmm8x8[?std=..], or a checkpoint file such as "
                         "ays_core/assets/digits_denoiser.safetensors")
     p.add_argument("--schedules", default=DEFAULT_SCHEDULES, metavar="ID[,ID...]",
                    help="baselines (karras, exponential, kl_optimal, ...), registry ids (sd15, sd15@1; rescaled to "
-                        "the model's sigma range) or schedule files; suffix ':ays' or ':a1111' picks the step "
-                        f"convention (default: {DEFAULT_SCHEDULES})")
+                        "the model's sigma range), schedule files, gits or oracle; suffix ':ays' or ':a1111' picks "
+                        "the step convention; the first one is judged against the rest "
+                        f"(default: {DEFAULT_SCHEDULES})")
     p.add_argument("--samplers", default=DEFAULT_SAMPLERS, metavar="NAME[,NAME...]",
                    help=f"k-diffusion samplers: {', '.join(SAMPLERS)} (default: {DEFAULT_SAMPLERS})")
     p.add_argument("--nfe", default="6,8,10", metavar="N[,N...]",
@@ -34,6 +40,10 @@ def add_parser(subparsers, common):
     p.add_argument("--seed", type=int, default=0, metavar="S", help="first seed (default 0); same seed, same numbers")
     p.add_argument("--reference-steps", type=int, default=100, metavar="N",
                    help="steps of the reference run each sample is compared with (default 100)")
+    p.add_argument("--oracle-samples", type=int, default=512, metavar="N",
+                   help="samples per evaluation of the oracle's search (default 512)")
+    p.add_argument("--oracle-evaluations", type=int, default=40, metavar="N",
+                   help="metric evaluations of the oracle's search per cell, after its starts (default 40)")
     p.add_argument("--out", default="out/bench", metavar="DIR", help="output folder (default: out/bench)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -61,8 +71,10 @@ def parse_nfe(text):
 def run(args):
     from pathlib import Path
 
-    from ..bench import markdown_table, run_bench, schedule_sigmas, validate_request, write_report
+    from ..bench import (COMPUTED_SCHEDULES, PeerSettings, markdown_table, run_bench, schedule_sigmas,
+                         validate_request, verdict_table, write_report)
     from ..models import load_denoiser
+    from ..oracle import OracleSettings
 
     if args.reference_steps < 2:
         raise AYSError(f"--reference-steps must be at least 2, got {args.reference_steps}")
@@ -70,8 +82,11 @@ def run(args):
     samplers = parse_list(args.samplers, "--samplers")
     nfes = parse_nfe(args.nfe)
     validate_request(schedules, samplers, nfes, args.samples, args.seeds)
+    for option in ("oracle_samples", "oracle_evaluations"):
+        if getattr(args, option) < 2:
+            raise AYSError(f"--{option.replace('_', '-')} must be at least 2, got {getattr(args, option)}")
     model = load_denoiser(args.model)
-    for spec in schedules:  # unknown ids fail here, before anything is written
+    for spec in set(schedules) - set(COMPUTED_SCHEDULES):  # unknown ids fail here, before anything is written
         schedule_sigmas(spec, max(nfes), float(model.sigma_min), float(model.sigma_max), args.registry)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -81,11 +96,14 @@ def run(args):
     except OSError as error:
         raise AYSError(f"cannot create output folder {out}: {error.strerror or error}") from None
     result = run_bench(model, schedules, samplers, nfes, samples=args.samples, seeds=args.seeds, seed=args.seed,
-                       reference_steps=args.reference_steps, registry=args.registry, progress=args.progress)
+                       reference_steps=args.reference_steps, registry=args.registry, progress=args.progress,
+                       peers=PeerSettings(oracle=OracleSettings(samples=args.oracle_samples,
+                                                                evaluations=args.oracle_evaluations)))
     written = write_report(result, args.out)
     print(markdown_table(result))
+    print(verdict_table(result))
     print(f"table: {written['table']}")
     print(f"numbers: {written['csv']}, {written['json']}")
     plots = [str(path) for key, path in written.items() if str(path).endswith(".png")]
-    print(f"plots: {', '.join(plots)}")
+    print(f"plots: {', '.join(plots)}" if plots else "plots: none (matplotlib cannot be imported)")
     return 0

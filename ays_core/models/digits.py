@@ -1,12 +1,16 @@
 """Small networks for small images, rebuilt from a config stored in a safetensors file.
 
 Two kinds of checkpoint share the format (tensors + a JSON config in the metadata under "ays"):
-- a denoiser ("kind": "denoiser"): a residual MLP conditioned on the noise level, wrapped in EDM
-  preconditioning (Karras et al. 2022) in k-diffusion convention, x = x0 + sigma * eps;
+- a denoiser ("kind": "denoiser"): a network conditioned on the noise level, wrapped in EDM
+  preconditioning (Karras et al. 2022) in k-diffusion convention, x = x0 + sigma * eps; the
+  network is a residual MLP ("arch": "mlp", the default) or a small UNet ("arch": "unet",
+  ays_core/models/unet.py);
 - a feature network ("kind": "classifier"): an MLP classifier whose penultimate layer is the
   feature space of the Frechet distance and KID in `ays bench`.
-The bundled digits checkpoint (ays_core/assets/) is one such file; any file of this format loads
-the same way. benchmarks/train_digits.py trains both from a seed.
+The bundled checkpoints (ays_core/assets/: the digits MLP and the photo-patch UNet) are such files;
+any file of this format loads the same way. benchmarks/train_digits.py and
+benchmarks/train_patches.py train them from a seed. A denoiser whose config names a dataset this
+package knows (digits, ays_core/models/patches.py) gets draws of that dataset's train half as x0.
 
 Data: scikit-learn's 8x8 digits (pixel values 0..16) scaled to [-1, 1]. A fixed permutation
 (DIGITS_SPLIT_SEED) splits it in two halves: "train" (denoiser training and schedule
@@ -23,10 +27,12 @@ from torch import nn
 
 from ..errors import AYSError
 from ..fileio import atomic_write, file_sha256
+from .patches import PATCH, PATCHES_DATASET, train_sampler
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 BUNDLED_DENOISER = os.path.join(ASSETS_DIR, "digits_denoiser.safetensors")
 BUNDLED_FEATURES = os.path.join(ASSETS_DIR, "digits_features.safetensors")
+BUNDLED_PATCHES_DENOISER = os.path.join(ASSETS_DIR, "patches_unet.safetensors")
 
 DIGITS_DATASET = "sklearn-digits-8x8"
 DIGITS_SPLIT_SEED = 0
@@ -34,6 +40,7 @@ METADATA_KEY = "ays"
 _MAX_WIDTH = 4096
 _MAX_DEPTH = 32
 _MAX_DIM = 1 << 20
+_MAX_CHANNELS = 1024
 
 
 def digits_split(part):
@@ -94,6 +101,15 @@ class NoiseConditionedMLP(nn.Module):
         return self.out(h).view_as(x)
 
 
+def _noise_conditioned_network(config):
+    """The network F a denoiser config describes: "arch" "mlp" (the default) or "unet"."""
+    if config.get("arch", "mlp") == "unet":
+        from .unet import NoiseConditionedUNet
+
+        return NoiseConditionedUNet(config["data_shape"], config["channels"], config["emb_dim"])
+    return NoiseConditionedMLP(math.prod(config["data_shape"]), config["width"], config["depth"], config["emb_dim"])
+
+
 class EDMDenoiser(nn.Module):
     """D(x, sigma) = c_skip x + c_out F(c_in x, ln(sigma) / 4): the ays denoiser contract."""
 
@@ -104,7 +120,7 @@ class EDMDenoiser(nn.Module):
         self.sigma_min = float(config["sigma_min"])
         self.sigma_max = float(config["sigma_max"])
         self.data_shape = tuple(config["data_shape"])
-        self.net = NoiseConditionedMLP(math.prod(self.data_shape), config["width"], config["depth"], config["emb_dim"])
+        self.net = _noise_conditioned_network(config)
         self.model_info = {"name": config.get("name", "mlp-denoiser"), "dataset": config.get("dataset", "")}
 
     def preconditioning(self, sigma, ndim):
@@ -167,6 +183,23 @@ def _positive_float(config, key):
     return float(value)
 
 
+def _validate_architecture(config):
+    arch = config.get("arch", "mlp")
+    if arch == "mlp":
+        _positive_int(config, "width", _MAX_WIDTH)
+        _positive_int(config, "depth", _MAX_DEPTH)
+        return
+    if arch != "unet":
+        raise AYSError(f"checkpoint config: 'arch' must be 'mlp' or 'unet', got {arch!r}")
+    channels, shape = config.get("channels"), config["data_shape"]
+    if (not isinstance(channels, list) or not 1 <= len(channels) <= 5
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= _MAX_CHANNELS for c in channels)):
+        raise AYSError(f"checkpoint config: 'channels' must be a list of 1 to 5 integers in [1, {_MAX_CHANNELS}], "
+                       f"got {channels!r}")
+    if len(shape) != 3 or shape[0] > 4:
+        raise AYSError(f"checkpoint config: a unet takes images [channels <= 4, height, width], got {shape!r}")
+
+
 def validate_config(config):
     """Check a config read from an (untrusted) checkpoint before building anything from it."""
     if not isinstance(config, dict) or config.get("kind") not in _BUILDERS:
@@ -176,15 +209,15 @@ def validate_config(config):
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
             or math.prod(shape) > _MAX_DIM):
         raise AYSError(f"checkpoint config: 'data_shape' must be a list of 1 to 4 positive integers, got {shape!r}")
-    _positive_int(config, "width", _MAX_WIDTH)
     if config["kind"] == "denoiser":
-        _positive_int(config, "depth", _MAX_DEPTH)
+        _validate_architecture(config)
         if _positive_int(config, "emb_dim", _MAX_WIDTH) % 2:
             raise AYSError("checkpoint config: 'emb_dim' must be even")
         _positive_float(config, "sigma_data")
         if not _positive_float(config, "sigma_min") < _positive_float(config, "sigma_max"):
             raise AYSError("checkpoint config: 'sigma_min' must be below 'sigma_max'")
     else:
+        _positive_int(config, "width", _MAX_WIDTH)
         _positive_int(config, "feature_dim", _MAX_WIDTH)
         _positive_int(config, "classes", _MAX_WIDTH)
     return config
@@ -242,6 +275,9 @@ def load_denoiser_file(path, device=None):
     if config.get("dataset") == DIGITS_DATASET and tuple(config["data_shape"]) == (1, 8, 8):
         denoiser.model_info["data"] = f"{DIGITS_DATASET}, train half (split seed {DIGITS_SPLIT_SEED})"
         denoiser.sample_data = rows_sampler(digits_split("train")[0])
+    elif config.get("dataset") == PATCHES_DATASET and tuple(config["data_shape"]) == (3, PATCH, PATCH):
+        denoiser.model_info["data"] = f"{PATCHES_DATASET}, train blocks"
+        denoiser.sample_data = train_sampler()
     return denoiser
 
 

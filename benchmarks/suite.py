@@ -1,0 +1,182 @@
+"""`make bench`: the benchmark suite behind docs/BENCHMARKS.md ("The suite" section).
+
+    .venv/bin/python benchmarks/suite.py [--quick] [--models toy,digits,patches] [--out out/suite]
+                                         [--docs docs/BENCHMARKS.md | --no-docs]
+
+For every model (toy:gmm8x8, the bundled digits MLP, the bundled photo-patch UNet) and solver
+(euler, euler_ancestral, dpmpp_2m, dpmpp_2m_sde), as a user would:
+1. `ays optimize --model M --solver S --out .../AYS.json` with default settings: the "AYS" column
+   is whatever today's optimizer makes;
+2. `ays bench` of AYS against karras, exponential, kl_optimal, beta and the stock SD1.5 AYS list
+   (sd15, rescaled to the model's range), each in both step conventions (plain: k-diffusion's N
+   points then 0, or the WebUI's built-in for sd15:a1111; ':ays': N + 1 points, the last -> 0),
+   GITS-style DP ('gits') and the oracle ('oracle'), at NFE 4, 6, 8, 10, on evaluation seeds
+   1000.. (the optimizer validates on seed 0's noise, GITS and the oracle use their own seeds).
+Then it writes the verdict tables, main-metric tables and headroom figures between the markers
+in --docs. Same seeds, same numbers: everything is seeded, and the models are files in the repo.
+"""
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, replace
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from ays_core.cli import main as ays  # noqa: E402
+
+MODELS = {
+    "toy": "toy:gmm8x8",
+    "digits": "ays_core/assets/digits_denoiser.safetensors",
+    "patches": "ays_core/assets/patches_unet.safetensors",
+}
+SOLVERS = ("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde")
+BASELINES = ("karras", "karras:ays", "exponential", "exponential:ays", "kl_optimal", "kl_optimal:ays",
+             "beta", "beta:ays", "sd15:a1111", "sd15")
+BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    samplers: tuple = SOLVERS
+    nfe: tuple = (4, 6, 8, 10)
+    samples: int = 1000          # per seed and cell (the toy and digits)
+    image_samples: int = 500     # per seed and cell for the photo-patch UNet (the costly model)
+    seeds: int = 5
+    seed: int = 1000
+    oracle_evaluations: int = 40
+    oracle_samples: int = 512
+    optimize_args: tuple = ()    # extra `ays optimize` options; () = the defaults a user gets
+
+
+FULL = SuiteSettings()
+QUICK = SuiteSettings(samplers=("euler", "dpmpp_2m_sde"), nfe=(6, 10), samples=500, image_samples=250, seeds=3,
+                      oracle_evaluations=10, oracle_samples=256,
+                      optimize_args=("--samples", "1024", "--validation-samples", "256", "--refine", "1"))
+
+
+def run(*argv):
+    print("$ ays " + " ".join(argv), flush=True)
+    status = ays(list(argv))
+    if status:
+        sys.exit(status)
+
+
+def bench_one(model_name, sampler, settings, out):
+    """Optimize for (model, sampler), then bench; returns the results.json path."""
+    folder = os.path.join(out, model_name, sampler)
+    os.makedirs(folder, exist_ok=True)
+    model = MODELS[model_name]
+    ays_file = os.path.join(folder, "AYS.json")
+    run("optimize", "--model", model, "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
+        "--no-progress", *settings.optimize_args)
+    samples = settings.image_samples if model_name == "patches" else settings.samples
+    run("bench", "--model", model, "--schedules", ",".join((ays_file, *BASELINES, "gits", "oracle")),
+        "--samplers", sampler, "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples),
+        "--seeds", str(settings.seeds), "--seed", str(settings.seed),
+        "--oracle-evaluations", str(settings.oracle_evaluations), "--oracle-samples", str(settings.oracle_samples),
+        "--out", os.path.join(folder, "bench"), "--no-progress")
+    return os.path.join(folder, "bench", "results.json")
+
+
+def main_metric_table(result):
+    """Schedules x NFE on the main metric, mean ± CI; bold where a schedule beats all others beyond the paired CI."""
+    from ays_core.verdict import per_seed, significant_best
+
+    main = result.metrics[0]
+    nfes = result.config["nfe"]
+    cells = per_seed(result.rows, main.key)
+    best = {cell: significant_best(values) for cell, values in cells.items()}
+    entries = {(e["schedule"], e["nfe"]): e for e in result.summary}
+    schedules = list(dict.fromkeys(e["schedule"] for e in result.summary))
+    sampler = result.config["samplers"][0]
+    lines = [f"| schedule | " + " | ".join(f"NFE {n}" for n in nfes) + " |", "|---|" + "---:|" * len(nfes)]
+    for name in schedules:
+        row = []
+        for nfe in nfes:
+            entry = entries[(name, nfe)]
+            text = f"{entry[main.key]:.4g} ± {entry[main.key + '_ci']:.2g}"
+            row.append(f"**{text}**" if best[(sampler, nfe)] == name else text)
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def model_section(model_name, results):
+    from ays_core.bench import headroom, summary_lines, verdict_table
+
+    first = results[0]
+    main = first.metrics[0]
+    lines = [f"### {model_name}: `{MODELS[model_name]}`", "",
+             f"Main metric: {main.label} (lower is better); also "
+             + ", ".join(m.label for m in first.metrics[1:]) + f". {len(first.config['seeds'])} seeds x "
+             f"{first.config['samples']} samples per cell.", ""]
+    for result in results:
+        sampler = result.config["samplers"][0]
+        lines += [f"#### {model_name}, {sampler}", "", verdict_table(result).replace(
+            f"Verdict for {result.config['candidate']}", "Verdict for AYS"), main_metric_table(result), ""]
+        room = headroom(result)
+        if room:
+            lines.append("Headroom (karras minus its own 100-step run, same noise, main metric): " + "; ".join(
+                f"{nfe} NFE {d:+.3g} ± {ci:.2g} ({d / ci if ci else float('inf'):.1f}x CI)"
+                for (_, nfe), (d, ci) in room.items()) + ".")
+            lines.append("")
+    lines.append(f"Summary for {model_name} ({main.label}):")
+    lines.append("")
+    lines += [f"- {line}" for result in results for line in summary_lines(result)[:-1]]
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(path, text):
+    from ays_core.registry import atomic_write
+
+    with open(path, encoding="utf-8") as handle:
+        current = handle.read()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in current and END in current:
+        updated = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, current, flags=re.S)
+    else:
+        updated = current.rstrip("\n") + "\n\n## The suite (`make bench`)\n\n" + block + "\n"
+    atomic_write(path, updated.encode("utf-8"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few-minute subset: euler and dpmpp_2m_sde, NFE 6 and 10, fewer samples and seeds, "
+                             "a cheaper optimizer run (not the default settings) and oracle")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
+    parser.add_argument("--samplers", help="comma-separated subset of the samplers")
+    parser.add_argument("--out", default=os.path.join(REPO, "out", "suite"))
+    parser.add_argument("--docs", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
+    parser.add_argument("--no-docs", action="store_true", help="do not touch --docs")
+    args = parser.parse_args()
+    from ays_core.bench import read_result
+
+    settings = QUICK if args.quick else FULL
+    if args.samplers:
+        settings = replace(settings, samplers=tuple(args.samplers.split(",")))
+    models = args.models.split(",")
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown models: {', '.join(sorted(unknown))}")
+    os.chdir(REPO)  # the model paths are relative to the repository
+    start = time.process_time(), time.time()
+    sections = []
+    for model_name in models:
+        results = [read_result(bench_one(model_name, sampler, settings, args.out)) for sampler in settings.samplers]
+        sections.append(model_section(model_name, results))
+    cpu, wall = time.process_time() - start[0], time.time() - start[1]
+    header = (f"Command: `.venv/bin/python benchmarks/suite.py{' --quick' if args.quick else ''}"
+              f"{'' if args.models == ','.join(MODELS) else ' --models ' + args.models}"
+              f"{' --samplers ' + args.samplers if args.samplers else ''}`; "
+              f"{wall / 60:.0f} min wall, {cpu / 60:.0f} min CPU in this process.\n")
+    text = header + "\n" + "\n".join(sections)
+    print("\n" + text)
+    if not args.no_docs:
+        write_docs(args.docs, text)
+        print(f"updated {args.docs}")
+
+
+if __name__ == "__main__":
+    main()
