@@ -128,7 +128,7 @@ def model_section(model_name, results):
 
 
 def write_docs(path, text):
-    from ays_core.registry import atomic_write
+    from ays_core.fileio import atomic_write
 
     with open(path, encoding="utf-8") as handle:
         current = handle.read()
