@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,13 @@ demo: setup
 	$(VENV)/bin/ays registry list
 	$(VENV)/bin/ays schedule sdxl --steps 20
 	$(PY) benchmarks/demo.py
+
+# Every table of docs/BENCHMARKS.md's suite section (about 45 min on 2 idle cores; bench-quick: minutes).
+bench: setup
+	$(PY) benchmarks/suite.py $(ARGS)
+
+bench-quick: setup
+	$(PY) benchmarks/suite.py --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -42,6 +42,20 @@ def main():
     run("bench", "--model", model, "--schedules", f"{schedule_id},{BASELINES}", "--samplers", "euler,dpmpp_2m",
         "--nfe", "6,8,10", "--samples", "1000", "--seeds", "3", "--seed", str(args.seed + 1000), "--out", bench_dir)
     print(f"\ndemo done: table {os.path.join(bench_dir, 'results.md')}, plots {bench_dir}/*.png")
+    print_verdict(os.path.join(bench_dir, "results.json"))
+
+
+def print_verdict(results_json):
+    """The verdict of every cell in plain words, then the summary lines."""
+    from ays_core.bench import read_result, summary_lines, verdict_words
+
+    result = read_result(results_json)
+    print(f"\nVerdict (main metric {result.metrics[0].label}, paired 95% confidence intervals over "
+          f"{len(result.config['seeds'])} seeds; the optimized schedule against each hand-made one):")
+    for sentence in verdict_words(result):
+        print(f"  {sentence}")
+    for line in summary_lines(result):
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

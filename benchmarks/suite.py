@@ -70,7 +70,7 @@ def bench_one(model_name, sampler, settings, out):
     model = MODELS[model_name]
     ays_file = os.path.join(folder, "AYS.json")
     run("optimize", "--model", model, "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
-        "--no-progress", *settings.optimize_args)
+        *settings.optimize_args)
     samples = settings.image_samples if model_name == "patches" else settings.samples
     run("bench", "--model", model, "--schedules", ",".join((ays_file, *BASELINES, "gits", "oracle")),
         "--samplers", sampler, "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples),
