@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .errors import AYSError
+from .samplers import initial_noise
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,6 @@ class Gits:
     """The teacher run and cost matrix of one model; `sigmas(steps)` gives the DP schedule."""
 
     def __init__(self, denoiser, shape, settings=GitsSettings()):
-        from .bench import initial_noise
-
         self.settings = settings
         sigma_min, sigma_max = float(denoiser.sigma_min), float(denoiser.sigma_max)
         self.grid = teacher_grid(sigma_min, sigma_max, settings.grid_steps)

@@ -47,7 +47,7 @@ def main():
 
 def print_verdict(results_json):
     """The verdict of every cell in plain words, then the summary lines."""
-    from ays_core.bench import read_result, summary_lines, verdict_words
+    from ays_core.bench_report import read_result, summary_lines, verdict_words
 
     result = read_result(results_json)
     print(f"\nVerdict (main metric {result.metrics[0].label}, paired 95% confidence intervals over "

@@ -103,7 +103,7 @@ def main_metric_table(result):
 
 
 def model_section(model_name, results):
-    from ays_core.bench import headroom, summary_lines, verdict_table
+    from ays_core.bench_report import headroom, summary_lines, verdict_table
 
     first = results[0]
     main = first.metrics[0]
@@ -151,7 +151,7 @@ def main():
     parser.add_argument("--docs", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
     parser.add_argument("--no-docs", action="store_true", help="do not touch --docs")
     args = parser.parse_args()
-    from ays_core.bench import read_result
+    from ays_core.bench_report import read_result
 
     settings = QUICK if args.quick else FULL
     if args.samplers:

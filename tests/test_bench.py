@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ays_core import bench
+from ays_core import bench, bench_report
 from ays_core.cli import main
 from ays_core.errors import AYSError
 from ays_core.models.toy import GaussianToy, GridMixtureToy
@@ -57,7 +57,7 @@ def test_toy_bench_scores_and_report(tmp_path):
     assert len(result.rows) == 2 * 2 * 2 * 2 and len(result.summary) == 8
     heun = [row for row in result.summary if row["sampler"] == "heun" and row["nfe"] == 4]
     assert all(row["steps"] == 2 and row["nfe_used"] == 3 for row in heun)
-    written = bench.write_report(result, tmp_path / "out")
+    written = bench_report.write_report(result, tmp_path / "out")
     table = written["table"].read_text()
     assert "| heun | 3 | 2 | sd15 |" in table
     data = json.loads(written["json"].read_text())

@@ -71,8 +71,8 @@ def parse_nfe(text):
 def run(args):
     from pathlib import Path
 
-    from ..bench import (COMPUTED_SCHEDULES, PeerSettings, markdown_table, run_bench, schedule_sigmas,
-                         validate_request, verdict_table, write_report)
+    from ..bench import COMPUTED_SCHEDULES, PeerSettings, run_bench, schedule_sigmas, validate_request
+    from ..bench_report import markdown_table, verdict_table, write_report
     from ..models import load_denoiser
     from ..oracle import OracleSettings
 

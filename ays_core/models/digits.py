@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import AYSError
 from ..fileio import atomic_write, file_sha256
+from .noise_embedding import fourier_embedding
 from .patches import PATCH, PATCHES_DATASET, train_sampler
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
@@ -59,13 +60,6 @@ def digits_split(part):
     half = (len(images) + 1) // 2
     chosen = torch.from_numpy(order[:half] if part == "train" else order[half:])
     return images[chosen], labels[chosen]
-
-
-def fourier_embedding(c_noise, dim):
-    """sin/cos features of the (scalar per sample) noise conditioning, geometric frequencies."""
-    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), dim // 2, device=c_noise.device))
-    angles = c_noise[:, None].float() * freqs[None]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
 class ResidualBlock(nn.Module):

@@ -9,7 +9,7 @@ residual block as a per-channel scale and shift (FiLM). No attention: the images
 import torch
 from torch import nn
 
-from .digits import fourier_embedding
+from .noise_embedding import fourier_embedding
 
 
 def _norm(channels):
