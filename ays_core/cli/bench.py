@@ -43,7 +43,8 @@ def add_parser(subparsers, common):
     p.add_argument("--oracle-samples", type=int, default=512, metavar="N",
                    help="samples per evaluation of the oracle's search (default 512)")
     p.add_argument("--oracle-evaluations", type=int, default=40, metavar="N",
-                   help="metric evaluations of the oracle's search per cell, after its starts (default 40)")
+                   help="metric evaluations of the oracle's search per cell, after its starts (default 40; "
+                        "0: the best start)")
     p.add_argument("--out", default="out/bench", metavar="DIR", help="output folder (default: out/bench)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -82,9 +83,9 @@ def run(args):
     samplers = parse_list(args.samplers, "--samplers")
     nfes = parse_nfe(args.nfe)
     validate_request(schedules, samplers, nfes, args.samples, args.seeds)
-    for option in ("oracle_samples", "oracle_evaluations"):
-        if getattr(args, option) < 2:
-            raise AYSError(f"--{option.replace('_', '-')} must be at least 2, got {getattr(args, option)}")
+    for option, least in (("oracle_samples", 2), ("oracle_evaluations", 0)):
+        if getattr(args, option) < least:
+            raise AYSError(f"--{option.replace('_', '-')} must be at least {least}, got {getattr(args, option)}")
     model = load_denoiser(args.model)
     for spec in set(schedules) - set(COMPUTED_SCHEDULES):  # unknown ids fail here, before anything is written
         schedule_sigmas(spec, max(nfes), float(model.sigma_min), float(model.sigma_max), args.registry)
