@@ -42,6 +42,12 @@ def expected(w, stored, steps, convention="ays"):
     return torch.tensor(sampling_sigmas(stored, steps, lo, hi, convention), dtype=torch.float32)
 
 
+def assert_sdxl_at_10_steps(sigmas):
+    """The shipped SDXL list (its sigma_min replaced by 0), which is the paper's."""
+    np.testing.assert_allclose(sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+    np.testing.assert_allclose(sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1], rtol=SHIPPED_VS_PUBLISHED["sdxl"])
+
+
 def generate(w, **fields):
     p = w.processing.StableDiffusionProcessing(**fields)
     return p, w.processing.process_images(p)
@@ -196,9 +202,7 @@ def test_sdxl_checkpoint_gets_the_sdxl_schedule():
     webui = harness.start_webui(sd_model=harness.FakeSDModel("sdxl"))
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
-        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
-        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1],
-                                   rtol=SHIPPED_VS_PUBLISHED["sdxl"])
+        assert_sdxl_at_10_steps(processed.first_pass_sigmas)
         assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
     finally:
         harness.stop_webui()
@@ -248,7 +252,7 @@ def test_checkpoint_schedule_wins_by_sha256_then_shorthash(tmp_path, capsys):
 def test_pinned_schedule_setting(webui, capsys):
     webui.shared.opts.set("ays_schedule", "sdxl@v1")
     _, processed = generate(webui, scheduler="AYS", steps=10)
-    np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+    assert_sdxl_at_10_steps(processed.first_pass_sigmas)
     webui.shared.opts.set("ays_schedule", "nope@v9")
     _, processed = generate(webui, scheduler="AYS", steps=10)
     assert "nope@v9" in capsys.readouterr().err
@@ -330,7 +334,7 @@ def test_no_readable_registry_at_all_uses_the_builtin_family_schedule(tmp_path, 
     webui = harness.start_webui(sd_model=harness.FakeSDModel("sdxl"))
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
-        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
+        assert_sdxl_at_10_steps(processed.first_pass_sigmas)
         assert "built-in sdxl@v1" in capsys.readouterr().err
     finally:
         harness.stop_webui()
@@ -388,9 +392,7 @@ def test_nowebui_api_override_of_the_pinned_schedule():
     webui = harness.start_webui(ui=False)  # --nowebui: no settings UI is ever built
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10, override_settings={"ays_schedule": "sdxl@v1"})
-        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
-        np.testing.assert_allclose(processed.first_pass_sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1],
-                                   rtol=SHIPPED_VS_PUBLISHED["sdxl"])
+        assert_sdxl_at_10_steps(processed.first_pass_sigmas)
         assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
     finally:
         harness.stop_webui()

@@ -7,21 +7,21 @@ from ..settings import MODES, RunSettings
 from . import latent_options
 
 DEFAULTS = RunSettings()
+DESCRIPTION = ("Optimize a sampling schedule for a model with the KLUB objective of Align Your Steps: "
+               "coordinate search at --steps steps, run from the EDM start and from each hand-made "
+               "schedule (exponential, kl_optimal, the SD1.5 AYS list), keeping the iterate whose samples "
+               "with --solver score best (k-NN KL estimate against x0 draws of the model's data; a "
+               "many-step reference where the data carry prompts), then refined --refine times by inserting "
+               "log-midpoints (10 -> 20 -> 40). Writes a schedule file (the finest schedule; any step "
+               "count is resampled from it, --steps exactly). Runs on several processes with "
+               "`torchrun --nproc_per_node=K -m ays_core optimize ...`.")
 
 
 def add_parser(subparsers, common):
     from ..samplers import SAMPLERS
 
-    p = subparsers.add_parser(
-        "optimize", parents=[common], help="optimize a schedule for a model (KLUB, early stopping)",
-        description="Optimize a sampling schedule for a model with the KLUB objective of Align Your Steps: "
-                    "coordinate search at --steps steps, run from the EDM start and from each hand-made "
-                    "schedule (exponential, kl_optimal, the SD1.5 AYS list), keeping the iterate whose samples "
-                    "with --solver score best (k-NN KL estimate against x0 draws of the model's data; a "
-                    "many-step reference where the data carry prompts), then refined --refine times by inserting "
-                    "log-midpoints (10 -> 20 -> 40). Writes a schedule file (the finest schedule; any step "
-                    "count is resampled from it, --steps exactly). Runs on several processes with "
-                    "`torchrun --nproc_per_node=K -m ays_core optimize ...`.")
+    p = subparsers.add_parser("optimize", parents=[common], description=DESCRIPTION,
+                              help="optimize a schedule for a model (KLUB, early stopping)")
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="model spec: toy:gaussian (N(0, c^2 I_d); options ?c=0.5&d=2), toy:gmm8x8 (8x8 grid "
                         "of Gaussians; ?std=0.03), both with ?sigma_min=..&sigma_max=..; a checkpoint file; "
