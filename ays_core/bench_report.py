@@ -75,7 +75,8 @@ def verdict_table(result):
 
 
 def summary_lines(result):
-    """`AYS: W wins, T ties, L losses of C cells` on the main metric, per sampler and overall."""
+    """`AYS: W wins, T ties, L losses of C cells` on the main metric, per sampler and (for more than
+    one sampler) overall."""
     from .verdict import summary_line
 
     candidate, main = result.config["candidate"], result.metrics[0]
@@ -84,7 +85,8 @@ def summary_lines(result):
     for sampler in result.config["samplers"]:
         subset = {cell: v for cell, v in main_verdicts.items() if cell[0] == sampler}
         lines.append(f"{sampler} ({main.label}): {summary_line(subset, candidate)}")
-    lines.append(f"all samplers ({main.label}): {summary_line(main_verdicts, candidate)}")
+    if len(result.config["samplers"]) > 1:
+        lines.append(f"all samplers ({main.label}): {summary_line(main_verdicts, candidate)}")
     return lines
 
 
@@ -103,6 +105,20 @@ def headroom(result, schedule="karras", nfes=(6, 10)):
             if few and len(few) == len(reference):
                 out[(sampler, nfe)] = paired_difference(few, reference)
     return out
+
+
+def headroom_lines(result, schedule="karras"):
+    """One line per sampler: how far `schedule` at few NFE is from the many-step run (empty without it)."""
+    main = result.metrics[0]
+    room = headroom(result, schedule, nfes=tuple(result.config["nfe"]))
+    lines = []
+    for sampler in result.config["samplers"]:
+        parts = [f"{nfe} NFE {d:+.3g} ± {ci:.2g} ({d / ci:.1f}x CI)" if ci > 0 else f"{nfe} NFE {d:+.3g}"
+                 for (name, nfe), (d, ci) in room.items() if name == sampler]
+        if parts:
+            lines.append(f"headroom, {sampler} ({main.label}, {schedule} minus its own "
+                         f"{result.config['reference_steps']}-step run from the same noise): " + "; ".join(parts))
+    return lines
 
 
 def verdict_words(result):

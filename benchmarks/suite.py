@@ -103,7 +103,7 @@ def main_metric_table(result):
 
 
 def model_section(model_name, results):
-    from ays_core.bench_report import headroom, summary_lines, verdict_table
+    from ays_core.bench_report import headroom_lines, summary_lines, verdict_table
 
     first = results[0]
     main = first.metrics[0]
@@ -115,15 +115,10 @@ def model_section(model_name, results):
         sampler = result.config["samplers"][0]
         lines += [f"#### {model_name}, {sampler}", "", verdict_table(result).replace(
             f"Verdict for {result.config['candidate']}", "Verdict for AYS"), main_metric_table(result), ""]
-        room = headroom(result)
-        if room:
-            lines.append("Headroom (karras minus its own 100-step run, same noise, main metric): " + "; ".join(
-                f"{nfe} NFE {d:+.3g} ± {ci:.2g} ({d / ci if ci else float('inf'):.1f}x CI)"
-                for (_, nfe), (d, ci) in room.items()) + ".")
-            lines.append("")
+        lines += [f"{line}." for line in headroom_lines(result)] + [""]
     lines.append(f"Summary for {model_name} ({main.label}):")
     lines.append("")
-    lines += [f"- {line}" for result in results for line in summary_lines(result)[:-1]]
+    lines += [f"- {line}" for result in results for line in summary_lines(result)]
     return "\n".join(lines) + "\n"
 
 

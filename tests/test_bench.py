@@ -116,3 +116,49 @@ def test_cli_bench_rejects_an_out_path_that_is_a_file(capsys, tmp_path):
     code, _, err = run_cli(capsys, "bench", "--model", "toy:gaussian", "--samples", "8", "--nfe", "2",
                            "--samplers", "euler", "--out", str(target), "--no-progress")
     assert code == 2 and "not a folder" in err and target.read_text() == "keep me"
+
+
+def _constructed_result(values_by_schedule):
+    """A BenchResult from per-seed values of one metric in one cell (euler, 6 NFE)."""
+    from ays_core.scoring import Metric
+
+    metric = Metric("fd", "FD")
+    rows = [{"seed": seed, "sampler": "euler", "nfe": 6, "steps": 6, "nfe_used": 6, "schedule": name, "fd": value}
+            for name, values in values_by_schedule.items() for seed, value in enumerate(values)]
+    config = {"candidate": next(iter(values_by_schedule)), "samplers": ["euler"], "nfe": [6], "seeds": [0, 1, 2],
+              "samples": 10, "reference_steps": 100}
+    return bench.BenchResult(config, (metric,), rows, bench.summarize(rows, (metric,)), {}, {}, None, [])
+
+
+def test_bold_only_where_a_schedule_beats_every_other_beyond_the_paired_ci():
+    clear = bench_report.markdown_table(_constructed_result({"AYS": [1.0, 1.1, 0.9], "karras": [2.0, 2.2, 1.9]}))
+    assert "| AYS | **1 ± " in clear and "**2." not in clear
+    close = bench_report.markdown_table(_constructed_result({"AYS": [1.0, 1.1, 0.9], "karras": [1.05, 1.0, 0.97]}))
+    assert "**" not in close.split("\n\n")[0]
+
+
+def test_verdict_table_and_words_say_who_won():
+    result = _constructed_result({"AYS": [2.0, 2.1, 1.9], "karras": [1.0, 1.1, 0.9], "oracle": [0.5, 0.6, 0.4]})
+    table = bench_report.verdict_table(result)
+    assert "**loses to karras by 1 ± " in table and "| -0.5 |" in table
+    assert "euler (FD): AYS: 0 wins, 0 ties, 1 losses of 1 cells" in table
+    (words,) = bench_report.verdict_words(result)
+    assert words.startswith("euler at 6 NFE: AYS loses: karras is better by 1 ± ") and words.endswith(" FD.")
+
+
+def test_bench_computes_gits_and_the_oracle_and_keeps_the_oracle_out_of_the_verdict(tmp_path):
+    from ays_core.gits import GitsSettings
+    from ays_core.oracle import OracleSettings
+
+    peers = bench.PeerSettings(gits=GitsSettings(trajectories=16, grid_steps=12),
+                               oracle=OracleSettings(samples=64, evaluations=3))
+    result = bench.run_bench(GridMixtureToy(), ["kl_optimal:ays", "karras", "gits", "oracle"], samplers=["euler"],
+                             nfes=[4], samples=64, seeds=2, seed=1000, progress=False, peers=peers)
+    assert {row["schedule"] for row in result.rows} == {"kl_optimal:ays", "karras", "gits", "oracle"}
+    oracle = np.array(result.config["oracle"]["euler@4"])
+    assert len(oracle) == 5 and oracle[-1] == 0 and np.all(np.diff(oracle) < 0)
+    assert len(result.reference_rows) == 2
+    written = bench_report.write_report(result, tmp_path)
+    again = bench_report.read_result(written["json"])
+    assert bench_report.verdict_table(again) == bench_report.verdict_table(result)
+    assert "oracle" not in bench_report.verdict_table(result).split("|---")[1].replace("oracle gain", "")

@@ -73,7 +73,7 @@ def run(args):
     from pathlib import Path
 
     from ..bench import COMPUTED_SCHEDULES, PeerSettings, run_bench, schedule_sigmas, validate_request
-    from ..bench_report import markdown_table, verdict_table, write_report
+    from ..bench_report import headroom_lines, markdown_table, verdict_table, write_report
     from ..models import load_denoiser
     from ..oracle import OracleSettings
 
@@ -103,6 +103,8 @@ def run(args):
     written = write_report(result, args.out)
     print(markdown_table(result))
     print(verdict_table(result))
+    for line in headroom_lines(result):
+        print(line)
     print(f"table: {written['table']}")
     print(f"numbers: {written['csv']}, {written['json']}")
     plots = [str(path) for key, path in written.items() if str(path).endswith(".png")]
