@@ -129,7 +129,10 @@ class Job:
             if saved.get("checkpoint", {}).get("sha256") != info.get("sha256"):
                 raise AYSError("the stopped optimization was for another checkpoint: load "
                                f"{saved.get('checkpoint', {}).get('name', 'it')} to resume it")
-            settings = RunSettings.from_dict(saved["settings"])
+            saved_settings = saved.get("settings")
+            # a job file of the version before RunSettings holds the request itself (with "data")
+            old_request = isinstance(saved_settings, dict) and "data" in saved_settings
+            settings = request_settings(saved_settings) if old_request else RunSettings.from_dict(saved_settings)
         elif not isinstance(settings, RunSettings):
             settings = request_settings(settings)
         if not info.get("sha256"):

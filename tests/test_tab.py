@@ -147,6 +147,18 @@ def test_bad_requests_get_clear_errors(tab):
     assert "no sha256" in status
 
 
+def test_a_job_saved_by_the_version_before_run_settings_resumes(tab, tmp_path):
+    job = tab.ays.JOB
+    tab.ays.start(QUICK)
+    assert job.wait(600) and job.status()["state"] == "done"
+    saved = json.loads((tmp_path / "job" / "job.json").read_text())
+    old = {"data": "prompts", **{key: saved["settings"][key] for key in tune.REQUEST_FIELDS}}
+    (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "settings": old, "state": "stopped"}))
+    assert job.status()["resumable"]
+    tab.ays.start(None, resume=True)
+    assert job.wait(600) and job.status()["state"] == "done", job.status()["message"]
+
+
 def test_reload_ui_finds_the_same_job(tmp_path):
     assert job_for(tmp_path / "job") is job_for(str(tmp_path / "job"))
 
