@@ -9,7 +9,6 @@ import launch
 REQUIREMENTS = {
     "numpy": "numpy",            # schedules and resampling
     "jsonschema": "jsonschema",  # validating registry files
-    "filelock": "filelock",      # registry writes (publish, pull)
     "requests": "requests",      # remote registry
 }
 

@@ -4,17 +4,24 @@ indexes, downloads, optimizer state, job files) goes through here.
 
 Everything read is untrusted: a size cap, UTF-8, finite numbers only, bounded nesting.
 """
+import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import AYSError
 
 MAX_JSON_BYTES = 1 << 20  # a 1000-step schedule is ~30 kB; anything near 1 MiB is not a schedule
 MAX_DEPTH = 32  # a schedule file nests 4 levels; free-form settings get some room, bombs do not
+TEMP_SUFFIX = ".tmp"
+TEMP_NAME = re.compile(r"\A\..+\.[a-z0-9_]{8}\.tmp\Z")  # atomic_write's: .<name>.<mkstemp's 8 chars>.tmp
+LOCK_POLL_SECONDS = 0.05
 
 
 # ---------------------------------------------------------------- hashing
@@ -41,16 +48,37 @@ def file_sha256(path, progress=True):
 
 # ---------------------------------------------------------------- reading
 
-def read_capped(path, limit, what=None):
+def is_link(path):
+    """Whether `path` itself is a symbolic link (or a Windows junction), whatever it points to."""
+    return os.path.islink(path) or getattr(os.path, "isjunction", lambda _: False)(path)
+
+
+def refuse_link(path, doing="read"):
+    """AYSError naming `path` if it is a link: a registry is read and written only through its
+    own files and folders, so a link (checked out from git, planted by someone) cannot send a
+    write elsewhere nor make another file look like part of it."""
+    if is_link(path):
+        raise AYSError(f"{path} is a symbolic link; refusing to {doing} through it "
+                       "(replace it with the file or folder itself)")
+
+
+def read_capped(path, limit, what=None, follow_links=True):
     """The bytes of the file at `path`, or AYSError when it is missing, unreadable or larger
-    than `limit` bytes (never reads more than limit + 1)."""
+    than `limit` bytes (never reads more than limit + 1). With follow_links=False a link at
+    `path` is refused, also one swapped in between a check and the read."""
     what = what or str(path)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    if not follow_links:
+        refuse_link(path)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(os.open(path, flags), "rb") as f:
             data = f.read(limit + 1)
     except FileNotFoundError:
         raise AYSError(f"{what}: no such file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            raise AYSError(f"{path} is a symbolic link; refusing to read through it") from None
         raise AYSError(f"{what}: cannot read ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise AYSError(f"{what} is too large (more than {limit} bytes)")
@@ -114,10 +142,10 @@ def parse_json(data, what="file", limit=MAX_JSON_BYTES, max_depth=MAX_DEPTH):
     return value
 
 
-def read_json(path, what=None, limit=MAX_JSON_BYTES, max_depth=MAX_DEPTH):
+def read_json(path, what=None, limit=MAX_JSON_BYTES, max_depth=MAX_DEPTH, follow_links=True):
     """The parsed JSON file at `path` (checked as `parse_json` checks), or AYSError."""
     what = what or str(path)
-    return parse_json(read_capped(path, limit, what), what, limit, max_depth)
+    return parse_json(read_capped(path, limit, what, follow_links), what, limit, max_depth)
 
 
 # ---------------------------------------------------------------- writing
@@ -131,11 +159,18 @@ def _read_umask():
 _UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
 
 
+def is_temp_name(name):
+    """Whether a file name is one of atomic_write's temporary files (left behind only by a
+    process killed mid-write)."""
+    return TEMP_NAME.match(name) is not None
+
+
 def atomic_write(path, data):
-    """Write bytes so that readers see the old file or the whole new one, never a torn one."""
+    """Write bytes so that readers see the old file or the whole new one, never a torn one. A
+    link at `path` is replaced, never written through (a rename does not follow it)."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     except OSError as exc:
         raise AYSError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     try:
@@ -153,3 +188,62 @@ def atomic_write(path, data):
         if isinstance(exc, OSError):  # disk full, a folder where the file should go, ...
             raise AYSError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+# ---------------------------------------------------------------- locking
+
+@contextlib.contextmanager
+def file_lock(path, timeout, busy_message):
+    """Hold an exclusive lock on the file `path` (created if missing) across processes. The lock
+    file is opened without following a link and never truncated, so a planted link cannot make
+    the lock create or empty another file. AYSError(busy_message) after `timeout` seconds."""
+    refuse_link(path, "lock")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AYSError(f"{path} is a symbolic link; refusing to lock through it") from None
+        raise AYSError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    try:
+        ends = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() > ends:
+                raise AYSError(busy_message)
+            time.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_lock(fd):
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            return False
+        raise AYSError(f"cannot lock: {exc.strerror or exc}") from None
+    return True
+
+
+def _unlock(fd):
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -6,8 +6,10 @@ Layout of a registry folder:
     index.json                generated: every file's id, version, path, sha256 and model keys
     <id>/v<version>.json      one schedule per file, never overwritten once written
 
-Everything read here is untrusted: files are size-capped, parsed strictly (no NaN/Infinity) and
-validated against the JSON Schema plus the checks JSON Schema cannot express.
+Everything read here is untrusted: files are size-capped, parsed strictly (no NaN/Infinity, no
+repeated keys, integers only where the schema says integer) and validated against the JSON Schema
+plus the checks JSON Schema cannot express. The registry never reads or writes through a link
+inside it; every write ends by removing what a killed writer left and regenerating a stale index.
 """
 import contextlib
 import datetime
@@ -21,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AYSError
-from .fileio import atomic_write, read_json, sha256_bytes
+from .fileio import (MAX_JSON_BYTES, atomic_write, file_lock, is_link, is_temp_name, parse_json, read_capped,
+                     read_json, refuse_link, sha256_bytes)
 from .interp import resample
 from .version import __version__
 
@@ -29,6 +32,7 @@ SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
 SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
 REGISTRY_ENV = "AYS_REGISTRY"
 ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
+MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
 VERSION_FILE = re.compile(r"\Av([1-9][0-9]{0,6})\.json\Z")
 ENDS_RTOL = 1e-6
 KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas", "timesteps", "provenance")
@@ -212,9 +216,10 @@ def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver,
 # ---------------------------------------------------------------- one registry folder
 
 def file_holds(path, doc):
-    """Whether the schedule file at `path` has the content of `doc` (formatting aside)."""
+    """Whether the schedule file at `path` has the content of `doc` (formatting aside); a link
+    there never does."""
     try:
-        return read_json(path) == doc
+        return read_json(path, follow_links=False) == doc
     except AYSError:  # a broken file is not the same content; `verify` reports it
         return False
 
@@ -230,8 +235,10 @@ class Registry:
 
     # -- reading
     def versions(self, schedule_id):
-        """Sorted version numbers stored for an id."""
+        """Sorted version numbers stored for an id (none in a linked folder: `verify` names it)."""
         folder = self.root / check_id(schedule_id)
+        if is_link(folder):
+            return []
         try:
             names = os.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
@@ -247,7 +254,8 @@ class Registry:
             return []
         except OSError as exc:
             raise AYSError(f"cannot read registry folder {self.root}: {exc.strerror or exc}") from None
-        return sorted(n for n in names if ID_PATTERN.match(n) and (self.root / n).is_dir())
+        return sorted(n for n in names if ID_PATTERN.match(n) and not is_link(self.root / n)
+                      and (self.root / n).is_dir())
 
     def path_of(self, schedule_id, version):
         return self.root / check_id(schedule_id) / f"v{int(version)}.json"
@@ -259,25 +267,40 @@ class Registry:
             if not versions:
                 raise AYSError(f"no schedule {schedule_id!r} in registry {self.root}")
             version = versions[-1]
+        return self._load(schedule_id, version)[1]
+
+    def file_bytes(self, schedule_id, version):
+        """The bytes of a valid stored file (what `serve` hands out), or AYSError."""
+        return self._load(schedule_id, version)[0]
+
+    def _load(self, schedule_id, version):
+        """(bytes, Schedule) of id@version; a link on the way, an invalid file or one that names
+        another id or version is an AYSError."""
         path = self.path_of(schedule_id, version)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise AYSError(f"no schedule {schedule_id}@v{version} in registry {self.root}")
-        schedule = load_schedule(path)
+        refuse_link(path.parent)
+        data = read_capped(path, MAX_JSON_BYTES, follow_links=False)
+        doc = parse_json(data, str(path))
+        validate(doc, what=str(path))
+        schedule = Schedule(doc, path)
         if (schedule.id, schedule.version) != (schedule_id, version):
             raise AYSError(f"{path} claims to be {schedule.ref}; its path says {schedule_id}@v{version}")
-        return schedule
+        return data, schedule
 
-    def schedules(self, latest_only=False):
-        """Every valid schedule in the folder (invalid files are skipped: `verify` reports them)."""
-        found = []
+    def _valid_files(self, latest_only=False):
+        """(bytes, Schedule) of every valid file (invalid ones are skipped: `verify` reports them)."""
         for schedule_id in self.ids():
             versions = self.versions(schedule_id)
             for version in versions[-1:] if latest_only else versions:
                 try:
-                    found.append(self.get(schedule_id, version))
+                    yield self._load(schedule_id, version)
                 except AYSError:
                     continue
-        return found
+
+    def schedules(self, latest_only=False):
+        """Every valid schedule in the folder (invalid files are skipped: `verify` reports them)."""
+        return [schedule for _, schedule in self._valid_files(latest_only)]
 
     def find(self, sha256=None, shorthash=None, family=None):
         """Latest schedule for a checkpoint (by sha256 or WebUI shorthash) or else for a family.
@@ -307,8 +330,7 @@ class Registry:
     def build_index(self):
         """The index document for the folder as it is now (sorted, so its bytes are reproducible)."""
         entries = []
-        for schedule in self.schedules():
-            data = schedule.path.read_bytes()
+        for data, schedule in self._valid_files():
             entry = {"id": schedule.id, "version": schedule.version,
                      "path": f"{schedule.id}/v{schedule.version}.json", "sha256": sha256_bytes(data),
                      "family": schedule.model["family"], "steps": len(schedule.doc["sigmas"]) - 1}
@@ -321,37 +343,82 @@ class Registry:
         return {"schema_version": 1, "schedules": entries}
 
     def write_index(self):
+        """Regenerate index.json (and remove what killed writers left); returns the index."""
         with self.lock():
-            return self._write_index()
-
-    def _write_index(self):
-        index = self.build_index()
-        atomic_write(self.root / "index.json", dump_index(index))
-        return index
+            return self._repair()
 
     def read_index(self):
-        index = read_json(self.root / "index.json")
+        index = read_json(self.root / "index.json", limit=MAX_INDEX_BYTES, follow_links=False)
         validate_index(index, what=str(self.root / "index.json"))
+        return index
+
+    # -- healing what a killed writer left
+    def temp_files(self):
+        """Temporary files of writes into this registry that never finished (root and id folders)."""
+        found = []
+        for folder in [self.root, *(self.root / i for i in self.ids())]:
+            try:
+                found += [folder / name for name in sorted(os.listdir(folder)) if is_temp_name(name)]
+            except OSError:
+                continue
+        return found
+
+    def links(self):
+        """Links inside the registry (top level and id folders); the registry never follows them."""
+        try:
+            names = sorted(os.listdir(self.root))
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            path = self.root / name
+            if is_link(path):
+                found.append(path)
+            elif ID_PATTERN.match(name) and path.is_dir():
+                with contextlib.suppress(OSError):
+                    found += [path / inner for inner in sorted(os.listdir(path)) if is_link(path / inner)]
+        return found
+
+    def fingerprint(self):
+        """Something that changes whenever a file or folder of the registry does (names, sizes,
+        times, inodes), cheap to compute: the key of the served index."""
+        entries = []
+        for inside, folder in [("", self.root), *((i, self.root / i) for i in self.ids())]:
+            try:
+                with os.scandir(folder) as found:
+                    for entry in found:
+                        info = entry.stat(follow_symlinks=False)
+                        entries.append((inside, entry.name, info.st_mtime_ns, info.st_ctime_ns, info.st_size,
+                                        info.st_ino))
+            except OSError:
+                continue
+        return tuple(sorted(entries))
+
+    def _repair(self):
+        """What every write ends with, under the lock (so each temporary file found is a dead
+        writer's): remove temporary files, regenerate index.json unless it matches the files.
+        A publisher killed at any moment thus leaves a registry the next write makes sound."""
+        for path in self.temp_files():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        index = self.build_index()
+        data = dump_index(index)
+        try:
+            current = read_capped(self.root / "index.json", MAX_INDEX_BYTES, follow_links=False)
+        except AYSError:
+            current = None
+        if current != data:
+            atomic_write(self.root / "index.json", data)
         return index
 
     # -- writing
     @contextlib.contextmanager
     def lock(self, timeout=60):
         """Hold the registry's file lock: one publisher or indexer at a time, across processes."""
-        from filelock import FileLock, Timeout
-
         self._check_writable()
-        lock = FileLock(str(self.root / ".lock"))
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise AYSError(f"registry {self.root} is busy (locked by another process for {timeout} s)") from None
-        except OSError as exc:
-            raise AYSError(f"cannot lock registry {self.root}: {exc.strerror or exc}") from None
-        try:
+        busy = f"registry {self.root} is busy (locked by another process for {timeout} s)"
+        with file_lock(self.root / ".lock", timeout, busy):
             yield
-        finally:
-            lock.release()
 
     def _check_writable(self):
         try:
@@ -371,19 +438,29 @@ class Registry:
             version = max([0, *self.versions(doc["id"]), *taken_versions]) + 1
             doc = {**doc, "version": version}
             validate(doc)
-            path = self.path_of(doc["id"], version)
-            path.parent.mkdir(exist_ok=True)
-            if path.exists():  # cannot happen under the lock unless someone bypassed it
+            path = self._folder_for(doc["id"]) / f"v{version}.json"
+            if os.path.lexists(path):  # cannot happen under the lock unless someone bypassed it
                 raise AYSError(f"{path} already exists; refusing to overwrite a published version")
             atomic_write(path, dump_schedule(doc))
-            self._write_index()
+            self._repair()
         return Schedule(doc, path)
+
+    def _folder_for(self, schedule_id):
+        """The id's folder, created if missing. A link there is refused: a write through it would
+        land wherever it points."""
+        folder = self.root / check_id(schedule_id)
+        refuse_link(folder, "write")
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise AYSError(f"cannot create {folder}: {exc.strerror or exc}") from None
+        return folder
 
     def install(self, docs):
         """Add schedules at the exact versions they carry (pull and import keep the sender's
-        numbering) and regenerate the index once. Returns one status per doc: "installed",
-        "present" (stored with the same content) or "conflict" (stored with different content,
-        which is never overwritten)."""
+        numbering) and regenerate the index once (also when nothing is new: it repairs what a
+        killed writer left). Returns one status per doc: "installed", "present" (stored with the
+        same content) or "conflict" (stored with different content, which is never overwritten)."""
         docs = list(docs)
         for doc in docs:
             validate(doc)
@@ -392,47 +469,51 @@ class Registry:
             try:
                 for doc in docs:
                     path = self.path_of(doc["id"], doc["version"])
-                    if path.exists():
+                    if os.path.lexists(path):
                         statuses.append("present" if file_holds(path, doc) else "conflict")
                         continue
-                    try:
-                        path.parent.mkdir(exist_ok=True)
-                    except OSError as exc:
-                        raise AYSError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
-                    atomic_write(path, dump_schedule(doc))
+                    atomic_write(self._folder_for(doc["id"]) / path.name, dump_schedule(doc))
                     statuses.append("installed")
             finally:  # also after a failed write: the index lists what did land
-                if "installed" in statuses:
-                    self._write_index()
+                self._repair()
         return statuses
 
     def verify(self):
         """Problems found: every file re-validated, every index sha256 recomputed. Empty when sound."""
-        problems = []
+        links = self.links()
+        problems = [f"{path} is a symbolic link; the registry neither reads nor writes through links "
+                    "(replace it with the file or folder itself)" for path in links]
+        problems += [f"{path}: temporary file of an interrupted write (`ays registry index` removes it)"
+                     for path in self.temp_files()]
+        valid = []
         for schedule_id in self.ids():
             for version in self.versions(schedule_id):
+                if self.path_of(schedule_id, version) in links:
+                    continue
                 try:
-                    self.get(schedule_id, version)
+                    valid.append(self.get(schedule_id, version))
                 except AYSError as exc:
                     problems.append(str(exc))
         index_path = self.root / "index.json"
-        if not index_path.exists():
+        if not os.path.lexists(index_path):
             return problems + [f"{index_path}: missing (run `ays registry index`)"]
         try:
             listed = self.read_index()["schedules"]
         except AYSError as exc:
-            return problems + [str(exc)]
+            return problems + [f"{exc} (run `ays registry index`)"]
         for entry in listed:
             path = self.root / entry["path"]
-            if not path.is_file():
-                problems.append(f"index lists {entry['path']}, which is missing")
-            elif sha256_bytes(path.read_bytes()) != entry["sha256"]:
+            try:
+                data = read_capped(path, MAX_JSON_BYTES, follow_links=False)
+            except AYSError:
+                problems.append(f"index lists {entry['path']}, which is missing or unreadable")
+                continue
+            if sha256_bytes(data) != entry["sha256"]:
                 problems.append(f"{entry['path']}: sha256 differs from the index (file changed after publishing)")
         listed_paths = {e["path"] for e in listed}
-        for schedule_id in self.ids():
-            for version in self.versions(schedule_id):
-                if f"{schedule_id}/v{version}.json" not in listed_paths:
-                    problems.append(f"{schedule_id}/v{version}.json is not in the index (run `ays registry index`)")
+        for schedule in valid:
+            if f"{schedule.id}/v{schedule.version}.json" not in listed_paths:
+                problems.append(f"{schedule.id}/v{schedule.version}.json is not in the index (run `ays registry index`)")
         return problems
 
 

@@ -2,14 +2,21 @@
 
 A remote registry is any static HTTP(S) folder with the local layout: `index.json` plus
 `<id>/v<version>.json`. Everything that arrives is untrusted: downloads are streamed under a byte
-cap with timeouts and an overall deadline, retried with backoff when the failure may be passing,
-redirects may not leave the host, each file must match the sha256 its index gives and pass the
+cap with timeouts, a deadline per file (headers included) and one for the whole pull, retried with
+backoff when the failure may be passing; redirects may not leave the host and port that the HTTP
+client would actually connect to; each file must match the sha256 its index gives and pass the
 schedule validator. Files reach the disk only through `Registry.install`: under the registry
 lock, atomically, at the sender's version number, never over a different file of that version.
+`serve` answers from a bounded set of connections, each with a timeout, and caches the index
+until a file changes.
 """
+import contextlib
+import functools
 import http.client
 import http.server
+import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -19,11 +26,10 @@ from pathlib import Path
 
 from .errors import AYSError
 from .fileio import MAX_JSON_BYTES, atomic_write, parse_json, read_capped, sha256_bytes
-from .registry import (ID_PATTERN, VERSION_FILE, Registry, RegistrySet, dump_index, dump_schedule, file_holds,
-                       parse_ref, validate, validate_index)
+from .registry import (ID_PATTERN, MAX_INDEX_BYTES, VERSION_FILE, Registry, RegistrySet, dump_index, dump_schedule,
+                       file_holds, parse_ref, validate, validate_index)
 from .version import __version__
 
-MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 << 10
 
@@ -34,41 +40,79 @@ class _Passing(Exception):
     """A failure worth retrying: timeout, dropped connection, truncated body, HTTP 429/5xx."""
 
 
+class PullDeadline(AYSError):
+    """The whole pull ran past `Downloader.total`: nothing more is fetched."""
+
+
 @dataclass
 class Downloader:
     """GET small files over HTTP(S) without trusting the server.
 
-    `timeout` bounds connecting and each wait for data, `deadline` a whole download (a server
-    dripping one byte at a time defeats a read timeout), `attempts` and `backoff` the retries
-    (waits of backoff, 2*backoff, ...)."""
+    `timeout` bounds connecting and each wait for data; `deadline` one file from the request to
+    its last byte, headers included (a server dripping one byte at a time defeats a read
+    timeout); `total` a whole pull from its first request, retries included; `attempts` and
+    `backoff` the retries (waits of backoff, 2*backoff, ...). A download past its deadline has its
+    connection shut down by a watchdog, wherever it waits."""
 
     timeout: float = 10.0
     deadline: float = 120.0
+    total: float = 600.0
     attempts: int = 3
     backoff: float = 0.5
     session: object = None
+    ends: float = None  # time.monotonic() at which the whole pull stops; set by start()
+
+    def start(self):
+        """Start the clock of a whole pull (the first get starts it otherwise)."""
+        self.ends = time.monotonic() + self.total
 
     def get(self, url, limit):
         """The body of `url`, at most `limit` bytes, or AYSError saying what went wrong."""
-        import requests
-
         if self.session is None:
-            self.session = requests.Session()  # one per downloader: files reuse its connections
+            self.session = _watched_session()  # one per downloader: files reuse its connections
+        if self.ends is None:
+            self.start()
         problem = None
         for attempt in range(max(1, self.attempts)):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                wait = self.backoff * 2 ** (attempt - 1)
+                if time.monotonic() + wait >= self.ends:
+                    break
+                time.sleep(wait)
             try:
-                return self._get_once(self.session, url, limit)
+                return self._get_watched(url, limit)
             except _Passing as exc:
                 problem = exc
-        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        if time.monotonic() >= self.ends:
+            raise self._out_of_time()
+        tries = f" (after {attempt + 1} attempts)" if attempt else ""
         raise AYSError(f"{url}: {problem}{tries}")
 
-    def _get_once(self, session, url, limit):
+    def _out_of_time(self):
+        return PullDeadline(f"pull stopped: not complete within {self.total:g} s")
+
+    def _get_watched(self, url, limit):
+        """One attempt, its connection shut down when it runs past the file's or the pull's deadline."""
+        now = time.monotonic()
+        if now >= self.ends:
+            raise self._out_of_time()
+        ends = min(now + self.deadline, self.ends)
+        with _Watchdog(ends - now) as watch:
+            try:
+                data = self._get_once(self.session, url, limit, ends)
+            except Exception:
+                if not (watch.fired or time.monotonic() >= ends):
+                    raise
+            else:  # a connection shut while headers arrive can look like an empty answer
+                if not watch.fired:
+                    return data
+        if ends == self.ends:
+            raise self._out_of_time()
+        raise _Passing(f"too slow (not complete after {self.deadline:g} s)")
+
+    def _get_once(self, session, url, limit, ends):
         import requests
 
-        started = time.monotonic()
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = session.get(url, stream=True, allow_redirects=False, timeout=(self.timeout, self.timeout),
@@ -87,10 +131,10 @@ class Downloader:
                     raise _Passing(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
                 if response.status_code != 200:
                     raise AYSError(f"{url}: HTTP {response.status_code} {response.reason or ''}".rstrip())
-                return self._read_body(response, url, limit, started)
+                return self._read_body(response, url, limit, ends)
         raise AYSError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
-    def _read_body(self, response, url, limit, started):
+    def _read_body(self, response, url, limit, ends):
         import urllib3
 
         declared = response.headers.get("Content-Length", "")
@@ -116,8 +160,8 @@ class Downloader:
             size += len(chunk)
             if size > limit:
                 raise AYSError(f"{url}: too large (more than {limit} bytes)")
-            if time.monotonic() - started > self.deadline:
-                raise _Passing(f"too slow (not complete after {self.deadline:g} s)")
+            if time.monotonic() > ends:
+                raise _Passing("too slow")  # _get_watched says which deadline
             chunks.append(chunk)
         if declared.isdigit() and size != int(declared):
             raise _Passing(f"download truncated ({size} of {declared} bytes)")
@@ -137,28 +181,132 @@ def _reason(exc):
     return re.sub(r"^HTTPS?Connection(Pool)?\(.*?\): ", "", text)
 
 
-def _origin(url):
+def _as_requested(url):
+    """(the URL as the HTTP client will send it, (scheme, host, port) it will connect to), parsed
+    the way requests and urllib3 parse it. urllib.parse disagrees on hostile URLs: it reads
+    'http://a:1\\@b:2/' as host b, while the client connects to a. (None, (None,) * 3) if the
+    client cannot parse it."""
+    from requests.models import PreparedRequest
+    from urllib3.util import parse_url
+
+    prepared = PreparedRequest()
     try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:  # a malformed host or port
-        return None, None, None
-    return parts.scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme)
+        prepared.prepare_url(url, None)
+        parts = parse_url(prepared.url)
+    except Exception:  # noqa: BLE001 -- requests and urllib3 raise several types for a bad URL
+        return None, (None, None, None)
+    scheme = (parts.scheme or "").lower()
+    return prepared.url, (scheme, (parts.host or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme))
+
+
+def _origin(url):
+    return _as_requested(url)[1]
 
 
 def _redirect_target(url, location):
-    """Where a redirect leads, if it stays on the same host (an upgrade to https is fine)."""
+    """Where a redirect leads, as the client will request it, if it stays on the same host and
+    port (an upgrade to https on the same host is fine)."""
     try:
         target = urllib.parse.urljoin(url, location)
     except ValueError:
         target = location
     scheme, host, port = _origin(url)
-    new_scheme, new_host, new_port = _origin(target)
+    requested, (new_scheme, new_host, new_port) = _as_requested(target)
     same_origin = (new_scheme, new_host, new_port) == (scheme, host, port)
     upgrade = (scheme, new_scheme) == ("http", "https") and new_host == host
-    if not (same_origin or upgrade):
+    if requested is None or not (same_origin or upgrade):
         raise AYSError(f"{url}: redirect to another host refused ({target[:200]})")
-    return target
+    return requested
+
+
+class _Watchdog:
+    """Shuts down the connection of the download running in this thread when `seconds` have
+    passed, whether it waits for a connection, for headers or for the body."""
+
+    current = threading.local()
+
+    def __init__(self, seconds):
+        self.connection = None
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _Watchdog.current.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        _Watchdog.current.watch = None
+
+    def _fire(self):
+        self.fired = True
+        self.shut(self.connection)
+
+    def shut(self, connection):
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown: safe for TLS sockets too
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    @classmethod
+    def watch(cls, connection):
+        """Called by each connection as it connects and sends a request."""
+        watch = getattr(cls.current, "watch", None)
+        if watch is not None:
+            watch.connection = connection
+            if watch.fired:
+                watch.shut(connection)
+
+
+@functools.lru_cache(maxsize=None)
+def _watched_pools():
+    """urllib3 pool classes whose connections report to the thread's _Watchdog."""
+    import urllib3
+    import urllib3.connection
+
+    def watched(connection_class):
+        class Watched(connection_class):
+            def connect(self):
+                _Watchdog.watch(self)
+                super().connect()
+                _Watchdog.watch(self)
+
+            def request(self, *args, **kwargs):
+                _Watchdog.watch(self)
+                return super().request(*args, **kwargs)
+
+        return Watched
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = watched(urllib3.connection.HTTPConnection)
+
+    class TLSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = watched(urllib3.connection.HTTPSConnection)
+
+    return {"http": Pool, "https": TLSPool}
+
+
+def _watched_session():
+    """A requests session (proxies, certificates as usual) whose connections a _Watchdog can shut."""
+    import requests
+    import requests.adapters
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = _watched_pools()
+
+        def proxy_manager_for(self, *args, **kwargs):
+            manager = super().proxy_manager_for(*args, **kwargs)
+            manager.pool_classes_by_scheme = _watched_pools()
+            return manager
+
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, Adapter())
+    return session
 
 
 def base_url(url):
@@ -195,12 +343,20 @@ def _registries(registries):
 
 
 def _stored(registries, schedule_id, version):
-    """The file already holding id@version anywhere in the set, or None."""
+    """The file (or whatever else) already holding id@version anywhere in the set, or None."""
     for registry in registries.registries:
         path = registry.path_of(schedule_id, version)
-        if path.is_file():
+        if os.path.lexists(path):
             return path
     return None
+
+
+def _stored_sha256(path):
+    """sha256 of a stored file, None when it cannot be read without following a link."""
+    try:
+        return sha256_bytes(read_capped(path, MAX_JSON_BYTES, follow_links=False))
+    except AYSError:
+        return None
 
 
 def _compare_stored(registries, doc):
@@ -249,13 +405,18 @@ def pull(url, registries, ids=None, downloader=None, progress=False):
     target = registries.registries[0]
     downloader = downloader or Downloader()
     base = base_url(url)
+    downloader.start()
     entries = _remote_entries(downloader, base, ids)
     report = PullReport(base, target.root)
     arrived = []
-    for entry in tqdm(entries, desc="pull", unit="file", leave=False, disable=None if progress else True):
+    for done, entry in enumerate(tqdm(entries, desc="pull", unit="file", leave=False,
+                                      disable=None if progress else True)):
         ref = f"{entry['id']}@v{entry['version']}"
         try:
             doc = _fetch_new(downloader, base, entry, registries)
+        except PullDeadline as exc:  # what arrived so far is still installed
+            report.problems.append(f"{exc}; {len(entries) - done} file(s) not fetched (from {ref} on)")
+            break
         except AYSError as exc:
             report.problems.append(f"{ref}: {exc}")
             continue
@@ -263,7 +424,8 @@ def pull(url, registries, ids=None, downloader=None, progress=False):
             report.present.append(ref)
         else:
             arrived.append(doc)
-    for doc, status in zip(arrived, target.install(arrived) if arrived else []):
+    # install also with nothing new: it heals what a killed writer left in an existing registry
+    for doc, status in zip(arrived, target.install(arrived) if arrived or target.root.is_dir() else []):
         ref = f"{doc['id']}@v{doc['version']}"
         if status == "conflict":  # someone installed that version since we looked
             report.problems.append(f"{ref}: {_conflict(doc, target.path_of(doc['id'], doc['version']))}")
@@ -297,7 +459,7 @@ def _fetch_new(downloader, base, entry, registries):
     if entry["path"] != expected_path:
         raise AYSError(f"index gives path {entry['path']!r}, which is not {expected_path!r}")
     stored = _stored(registries, schedule_id, version)
-    if stored is not None and sha256_bytes(stored.read_bytes()) == entry["sha256"]:
+    if stored is not None and _stored_sha256(stored) == entry["sha256"]:
         return None  # pulling twice downloads nothing
     url = base + expected_path
     data = downloader.get(url, MAX_JSON_BYTES)
@@ -390,6 +552,7 @@ class _ReadOnlyHandler(http.server.BaseHTTPRequestHandler):
     registry = None  # set per server by make_server
     quiet = False
     server_version = "ays-registry"
+    timeout = 10  # seconds of silence before a connection is dropped (socket timeout)
 
     def do_GET(self):
         self._answer(with_body=True)
@@ -413,19 +576,15 @@ class _ReadOnlyHandler(http.server.BaseHTTPRequestHandler):
     def _content(self, path):
         if path == "/index.json":
             try:
-                return dump_index(self.registry.build_index())
+                return self.server.index_bytes()
             except AYSError:
                 return None
         parts = path.split("/")
         match = VERSION_FILE.match(parts[-1])
         if len(parts) != 3 or parts[0] or not ID_PATTERN.match(parts[1]) or not match:
             return None
-        schedule_id, version = parts[1], int(match.group(1))
-        file = self.registry.path_of(schedule_id, version)
-        if not file.is_file() or not file.resolve().is_relative_to(self.registry.root.resolve()):
-            return None
-        try:
-            return read_capped(file, MAX_JSON_BYTES)
+        try:  # exactly the files the index lists: valid, and no link on the way
+            return self.registry.file_bytes(parts[1], int(match.group(1)))
         except AYSError:
             return None
 
@@ -434,18 +593,71 @@ class _ReadOnlyHandler(http.server.BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(registry, host="127.0.0.1", port=8000, quiet=False):
-    """An HTTP server (not yet serving) that shares `registry` read-only; port 0 picks a free one."""
+class _RegistryServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: the oldest connection is shut
+    down to make room for a new one, so idle and half-open connections (each also dropped after
+    the handler's timeout) cannot crowd out the clients that come next. The index is built once
+    and kept until a file of the registry changes."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, handler, max_connections):
+        self.max_connections = max_connections
+        self._open = {}  # socket -> None, oldest first
+        self._guard = threading.Lock()
+        self._index = (None, None)  # (registry fingerprint, index bytes)
+        self._index_guard = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        with self._guard:
+            self._open[request] = None
+            while len(self._open) > self.max_connections:
+                oldest = next(iter(self._open))
+                del self._open[oldest]
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)  # its thread sees the end and finishes
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._guard:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+    def index_bytes(self):
+        registry = self.RequestHandlerClass.registry
+        with self._index_guard:
+            fingerprint = registry.fingerprint()
+            if self._index[0] != fingerprint:
+                self._index = (fingerprint, dump_index(registry.build_index()))
+            return self._index[1]
+
+
+def _default_max_connections():
+    """Connections served at once: 256, fewer where the process may open few files (each one is
+    a file descriptor, and files read to answer need some too)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 256
+    return 256 if soft == resource.RLIM_INFINITY else max(4, min(256, soft // 2 - 16))
+
+
+def make_server(registry, host="127.0.0.1", port=8000, quiet=False, timeout=10, max_connections=None):
+    """An HTTP server (not yet serving) that shares `registry` read-only; port 0 picks a free one.
+    `timeout`: seconds a connection may stay silent; `max_connections`: served at once (default
+    from the open-file limit), the oldest dropped to make room."""
     registry = registry if isinstance(registry, Registry) else Registry(registry)
     if not registry.root.is_dir():
         raise AYSError(f"no registry folder {registry.root}")
-    handler = type("Handler", (_ReadOnlyHandler,), {"registry": registry, "quiet": quiet})
+    handler = type("Handler", (_ReadOnlyHandler,), {"registry": registry, "quiet": quiet, "timeout": timeout})
     try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
+        return _RegistryServer((host, port), handler, max_connections or _default_max_connections())
     except OSError as exc:
         raise AYSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
-    return server
 
 
 def server_url(server):

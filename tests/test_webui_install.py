@@ -27,7 +27,7 @@ def test_install_adds_only_what_the_webui_lacks(launch, monkeypatch):
     monkeypatch.setattr(launch, "is_installed", lambda name: name in present)
     runpy.run_path(str(REPO / "install.py"), run_name="__main__")
     installed = [command for command, _ in launch.pip_commands]
-    assert installed == ["install jsonschema", "install filelock"]
+    assert installed == ["install jsonschema"]
     assert not any("torch" in c or "numpy" in c or "==" in c or "-U" in c or "upgrade" in c for c in installed)
 
 

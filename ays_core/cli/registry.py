@@ -48,6 +48,12 @@ def add_parser(subparsers, common):
                    help="pull only this schedule id, or one version of it (repeat for several)")
     a.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
                    help="seconds to wait for a connection or for data (default 10)")
+    a.add_argument("--file-deadline", type=_positive, default=120.0, metavar="S",
+                   help="seconds one file may take from the request to its last byte, headers included, "
+                        "before its connection is dropped and it is retried (default 120)")
+    a.add_argument("--pull-deadline", type=_positive, default=600.0, metavar="S",
+                   help="seconds the whole pull may take, retries included; files that arrived by then are "
+                        "installed, the rest reported (default 600)")
     a.add_argument("--retries", type=int, choices=range(0, 11), default=2, metavar="N",
                    help="retries after a timeout, dropped connection or HTTP 5xx, with backoff (default 2)")
     a.set_defaults(run=run_pull)
@@ -151,7 +157,8 @@ def run_pull(args):
     from ..share import Downloader, pull
 
     report = pull(args.url, _registries(args), ids=args.ids, progress=True,
-                  downloader=Downloader(timeout=args.timeout, attempts=args.retries + 1))
+                  downloader=Downloader(timeout=args.timeout, deadline=args.file_deadline, total=args.pull_deadline,
+                                        attempts=args.retries + 1))
     for ref in report.installed:
         print(f"installed {ref}")
     for problem in report.problems:
