@@ -26,7 +26,7 @@ import torch
 
 from . import distributed
 from .errors import AYSError
-from .fileio import atomic_write, read_json
+from .fileio import atomic_write, read_json, sha256_bytes
 from .klub import ImportanceKLUB, PathKLUB, x0_sampler
 from .settings import RunSettings
 from .starts import initial_schedule, schedule_range, start_schedules
@@ -102,39 +102,89 @@ def subdivide(sigmas):
 
 # ---------------------------------------------------------------- resumable state
 
+def state_checksum(state):
+    """sha256 of the state's canonical JSON, its own checksum left out. Floats print as their
+    shortest round-tripping form, so a state read back gives the checksum it was saved with."""
+    body = {key: value for key, value in state.items() if key != "checksum"}
+    return sha256_bytes(json.dumps(body, sort_keys=True).encode("utf-8"))
+
+
 def save_state(path, state):
     if distributed.is_main():
-        atomic_write(path, json.dumps(state).encode("utf-8"))
+        atomic_write(path, json.dumps({**state, "checksum": state_checksum(state)}).encode("utf-8"))
 
 
 def load_state(path, config):
-    """The saved state for `config`, or AYSError saying what is wrong with the file."""
+    """The saved state for `config`, or AYSError saying in one line what is wrong with the file.
+    A state whose checksum does not match (edited or damaged) is refused."""
     path = Path(path)
     try:
         state = read_json(path, limit=MAX_STATE_BYTES)
-        _check_state(state, config)
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ValueError("not an AYS optimizer state file")
+        if not isinstance(state.get("config"), dict):
+            raise ValueError("config is not an object")
     except AYSError as exc:
         raise AYSError(f"corrupt resume state {exc}") from None
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except ValueError as exc:
         raise AYSError(f"corrupt resume state {path}: {exc}") from None
     if state["config"] != config:
         changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
         raise AYSError(f"resume state {path} belongs to a run with other settings ({', '.join(changed)}); "
                        "rerun without --resume to start over")
-    missing = [key for key in ("pending", "start", "descent_best") if key not in state]
-    if missing:
-        raise AYSError(f"corrupt resume state {path}: no {', '.join(missing)}")
+    if state.get("checksum") != state_checksum(state):
+        raise AYSError(f"corrupt resume state {path}: its checksum does not match its content (edited or damaged); "
+                       "rerun without --resume to start over")
+    try:
+        _check_state(state, config)
+    except KeyError as exc:
+        raise AYSError(f"corrupt resume state {path}: no {exc}") from None
+    except (ValueError, TypeError, IndexError) as exc:
+        raise AYSError(f"corrupt resume state {path}: {exc}") from None
     return state
 
 
+def _finite(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number")
+
+
+def _count_of(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a whole number >= 0")
+
+
+def _check_history(history):
+    if not isinstance(history, list) or not history:
+        raise ValueError("history must be a non-empty list")
+    for entry in history:
+        if not isinstance(entry, dict):
+            raise ValueError("a history entry is not an object")
+        _finite(entry["klub"], "history klub")
+        for key in ("validation", "klub_se"):
+            if entry.get(key) is not None:
+                _finite(entry[key], f"history {key}")
+        for key in ("stage", "steps", "iteration"):
+            _count_of(entry[key], f"history {key}")
+        if entry["start"] is not None and not isinstance(entry["start"], str):
+            raise ValueError("history start must be a name")
+
+
 def _check_state(state, config):
-    """Structural checks; raise ValueError/TypeError/KeyError naming the first problem."""
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ValueError("not an AYS optimizer state file")
-    if not isinstance(state["config"], dict):
-        raise ValueError("config is not an object")
+    """Structural checks of a state whose checksum matched (it may still have been forged);
+    raise ValueError/TypeError/KeyError/IndexError naming the first problem."""
+    if not isinstance(state["start"], str):
+        raise ValueError("start must be a name")
+    if state["descent_best"] is not None:
+        _finite(state["descent_best"], "descent_best")
+    _check_history(state["history"])
+    if not isinstance(state["evaluations"], dict):
+        raise ValueError("evaluations must be an object")
+    for key in ("klub", "validation"):
+        _count_of(state["evaluations"][key], f"evaluations {key}")
     stage, refine = state["stage"], config["refine"]
-    if not isinstance(stage, int) or not 0 <= stage <= refine + 1:
+    _count_of(stage, "stage")
+    if stage > refine + 1:
         raise ValueError(f"stage {stage!r} out of range")
     sigmas = np.asarray(state["sigmas"], dtype=np.float64)
     expected = config["steps"] * 2 ** min(stage, refine) + 1
@@ -143,19 +193,21 @@ def _check_state(state, config):
     if not (isinstance(state["width"], float) and 0 < state["width"] <= START_WIDTH):
         raise ValueError("width out of range")
     for key in ("iteration", "since_best"):
-        if not isinstance(state[key], int) or state[key] < 0:
-            raise ValueError(f"{key} must be a whole number >= 0")
+        _count_of(state[key], key)
     if state["best"] is not None:
         best = np.asarray(state["best"]["sigmas"], dtype=np.float64)
         if best.shape != (config["steps"] + 1,) or not np.all(np.isfinite(best)):
             raise ValueError("best iterate has the wrong shape")
-        float(state["best"]["validation"])
-    for name, pending in state.get("pending", []):  # checked for presence once the config matches
+        _finite(state["best"]["validation"], "best validation")
+        _count_of(state["best"]["iteration"], "best iteration")
+        if not isinstance(state["best"]["start"], str):
+            raise ValueError("best start must be a name")
+    if not isinstance(state["pending"], list):
+        raise ValueError("pending must be a list")
+    for name, pending in state["pending"]:
         pending = np.asarray(pending, dtype=np.float64)
         if not isinstance(name, str) or pending.shape != (config["steps"] + 1,) or not np.all(np.isfinite(pending)):
             raise ValueError("a pending start schedule is malformed")
-    if not isinstance(state["history"], list) or not isinstance(state["evaluations"], dict):
-        raise ValueError("history/evaluations malformed")
     if state["table"] is not None:
         table = np.asarray(state["table"], dtype=np.float64)
         if table.shape != (config["grid_size"],) * 2 or not np.all(np.isfinite(table)):

@@ -175,6 +175,7 @@ def test_a_state_saved_between_descents_resumes_and_a_bad_pending_start_is_rejec
     assert np.array_equal(resumed.sigmas, expected.sigmas) and resumed.best_start == expected.best_start
 
     saved["pending"][0][1] = saved["pending"][0][1][:3]
+    saved["checksum"] = search.state_checksum(saved)  # forged: only the structural check can catch it
     state.write_text(json.dumps(saved))
     with pytest.raises(AYSError, match="pending start"):
         optimize(toy, settings, resume=True, **options)
