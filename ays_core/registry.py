@@ -265,6 +265,7 @@ class Registry:
         if version is None:
             versions = self.versions(schedule_id)
             if not versions:
+                refuse_link(self.root / schedule_id)
                 raise AYSError(f"no schedule {schedule_id!r} in registry {self.root}")
             version = versions[-1]
         return self._load(schedule_id, version)[1]
@@ -277,9 +278,9 @@ class Registry:
         """(bytes, Schedule) of id@version; a link on the way, an invalid file or one that names
         another id or version is an AYSError."""
         path = self.path_of(schedule_id, version)
+        refuse_link(path.parent)
         if not os.path.lexists(path):
             raise AYSError(f"no schedule {schedule_id}@v{version} in registry {self.root}")
-        refuse_link(path.parent)
         data = read_capped(path, MAX_JSON_BYTES, follow_links=False)
         doc = parse_json(data, str(path))
         validate(doc, what=str(path))

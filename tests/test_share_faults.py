@@ -173,10 +173,14 @@ def test_the_whole_pull_has_a_deadline(remote, tmp_path):
 
 
 def test_cli_pull_takes_both_deadlines(remote, tmp_path, capsys):
-    remote.publish(doc_for("alpha"))
-    code, out, _ = run(capsys, "registry", "pull", remote.url, "--registry", str(tmp_path / "r"),
-                       "--file-deadline", "5", "--pull-deadline", "20")
-    assert code == 0 and "installed alpha@v1" in out
+    remote.publish(doc_for("alpha"), doc_for("beta"))
+    remote.routes["/alpha/v1.json"] = {"body": dump_schedule(doc_for("alpha")), "drip": 0.01}
+    remote.routes["/beta/v1.json"] = {"body": dump_schedule(doc_for("beta")), "delay": 1.0}
+    base = ["registry", "pull", remote.url, "--timeout", "5", "--retries", "0"]
+    code, _, err = run(capsys, *base, "--registry", str(tmp_path / "a"), "--file-deadline", "0.5", "--id", "alpha")
+    assert code == 2 and "too slow (not complete after 0.5 s)" in err
+    code, _, err = run(capsys, *base, "--registry", str(tmp_path / "b"), "--pull-deadline", "0.5", "--id", "beta")
+    assert code == 2 and "pull stopped: not complete within 0.5 s" in err
 
 
 # ---------------------------------------------------------------- 7. duplicate keys
@@ -277,6 +281,17 @@ def test_a_linked_index_is_replaced_never_written_through(tmp_path):
     registry.publish(doc_for("alpha"))
     assert victim.read_bytes() == b"precious"
     assert not (registry.root / "index.json").is_symlink() and registry.verify() == []
+
+
+def test_a_lookup_in_a_linked_id_folder_names_the_link(tmp_path):
+    registry = Registry(tmp_path / "reg")
+    elsewhere = Registry(tmp_path / "elsewhere")
+    elsewhere.publish(doc_for("alpha"))
+    registry.root.mkdir()
+    (registry.root / "alpha").symlink_to(elsewhere.root / "alpha", target_is_directory=True)
+    for version in (None, 1):
+        with pytest.raises(AYSError, match="alpha is a symbolic link; refusing to read"):
+            registry.get("alpha", version)
 
 
 # ---------------------------------------------------------------- 4. a publisher killed mid-write
@@ -423,3 +438,4 @@ def test_served_index_is_cached_until_a_file_changes(tmp_path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
