@@ -499,9 +499,10 @@ class Registry:
         if not os.path.lexists(index_path):
             return problems + [f"{index_path}: missing (run `ays registry index`)"]
         try:
-            listed = self.read_index()["schedules"]
+            index = read_json(index_path, limit=MAX_INDEX_BYTES, follow_links=False)
         except AYSError as exc:
             return problems + [f"{exc} (run `ays registry index`)"]
+        listed = _sound_entries(index, problems, str(index_path))
         for entry in listed:
             path = self.root / entry["path"]
             try:
@@ -516,6 +517,23 @@ class Registry:
             if f"{schedule.id}/v{schedule.version}.json" not in listed_paths:
                 problems.append(f"{schedule.id}/v{schedule.version}.json is not in the index (run `ays registry index`)")
         return problems
+
+
+def _sound_entries(index, problems, what):
+    """The entries of an index that are valid on their own (one bad entry must not stop the
+    others from being checked); what is wrong with the index goes to `problems`."""
+    try:
+        validate_index(index, what)
+        return index["schedules"]
+    except AYSError as exc:
+        problems.append(f"{exc} (run `ays registry index`)")
+    entries = index.get("schedules") if isinstance(index, dict) else None
+    sound = []
+    for entry in entries if isinstance(entries, list) else []:
+        with contextlib.suppress(AYSError):
+            validate_index({"schema_version": 1, "schedules": [entry]})
+            sound.append(entry)
+    return sound
 
 
 class RegistrySet:

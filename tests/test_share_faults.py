@@ -93,6 +93,21 @@ def test_a_float_version_on_disk_is_reported_and_the_rest_still_checked(tmp_path
     assert [(e["path"], type(e["version"])) for e in served["schedules"]] == [("beta/v1.json", int)]
 
 
+def test_a_bad_index_entry_does_not_stop_verify_checking_the_others(tmp_path):
+    """An index written by an older AYS that let `2.0` in: verify names it and still checks every
+    other entry's sha256."""
+    registry = Registry(tmp_path / "reg")
+    registry.publish(doc_for("beta"))
+    index = registry.read_index()
+    good = index["schedules"][0]
+    bad = {**good, "id": "alpha", "version": 2.0, "path": "alpha/v2.0.json"}
+    (registry.root / "index.json").write_text(json.dumps({**index, "schedules": [bad, good]}))
+    (registry.root / "beta" / "v1.json").write_bytes(dump_schedule(doc_for("beta", description="edited")))
+    problems = registry.verify()
+    assert any("index.json is invalid" in p for p in problems), problems
+    assert any("beta/v1.json: sha256 differs" in p for p in problems), problems
+
+
 # ---------------------------------------------------------------- 2. redirects and deadlines
 
 def test_redirect_is_judged_by_where_the_client_connects(remote, tmp_path):
