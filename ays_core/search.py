@@ -128,12 +128,12 @@ def load_state(path, config):
         raise AYSError(f"corrupt resume state {exc}") from None
     except ValueError as exc:
         raise AYSError(f"corrupt resume state {path}: {exc}") from None
+    if state.get("checksum") != state_checksum(state):
+        raise AYSError(f"corrupt resume state {path}: its checksum does not match its content (edited or damaged); "
+                       "rerun without --resume to start over")
     if state["config"] != config:
         changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
         raise AYSError(f"resume state {path} belongs to a run with other settings ({', '.join(changed)}); "
-                       "rerun without --resume to start over")
-    if state.get("checksum") != state_checksum(state):
-        raise AYSError(f"corrupt resume state {path}: its checksum does not match its content (edited or damaged); "
                        "rerun without --resume to start over")
     try:
         _check_state(state, config)

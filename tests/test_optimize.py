@@ -69,13 +69,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 def state_of_other_run():
     """A well-formed state file, but of a run with other settings (--samples 256)."""
-    from ays_core.search import STATE_FORMAT
+    from ays_core.search import STATE_FORMAT, state_checksum
 
     result = optimize(GaussianToy(), RunSettings(steps=4, refine=1, samples=256, validation_samples=64), progress=False)
     doc = {"format": STATE_FORMAT, "config": result.settings, "stage": 2, "iteration": 0,
            "sigmas": result.sigmas[::-1].tolist(), "width": 0.5, "best": None, "since_best": 0,
            "history": result.history, "evaluations": result.evaluations, "table": None}
-    return json.dumps(doc).encode()
+    return json.dumps({**doc, "checksum": state_checksum(doc)}).encode()
 
 
 @pytest.mark.parametrize("content,message", [
