@@ -154,6 +154,20 @@ def _count_of(value, what):
         raise ValueError(f"{what} must be a whole number >= 0")
 
 
+def _numbers(values, what):
+    """`values` (nested lists) as a float64 array if they are all JSON numbers (not "1.5", not true)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fi":
+        raise ValueError(f"{what} must hold numbers only")
+    return array.astype(np.float64)
+
+
+def _check_sigmas(values, count, what):
+    sigmas = _numbers(values, what)
+    if sigmas.shape != (count,) or not np.all(np.isfinite(sigmas)) or np.any(np.diff(sigmas) <= 0) or sigmas[0] <= 0:
+        raise ValueError(f"{what} must be {count} ascending positive numbers")
+
+
 def _check_history(history):
     if not isinstance(history, list) or not history:
         raise ValueError("history must be a non-empty list")
@@ -186,18 +200,13 @@ def _check_state(state, config):
     _count_of(stage, "stage")
     if stage > refine + 1:
         raise ValueError(f"stage {stage!r} out of range")
-    sigmas = np.asarray(state["sigmas"], dtype=np.float64)
-    expected = config["steps"] * 2 ** min(stage, refine) + 1
-    if sigmas.shape != (expected,) or not np.all(np.isfinite(sigmas)) or np.any(np.diff(sigmas) <= 0) or sigmas[0] <= 0:
-        raise ValueError(f"sigmas must be {expected} ascending positive numbers")
+    _check_sigmas(state["sigmas"], config["steps"] * 2 ** min(stage, refine) + 1, "sigmas")
     if not (isinstance(state["width"], float) and 0 < state["width"] <= START_WIDTH):
         raise ValueError("width out of range")
     for key in ("iteration", "since_best"):
         _count_of(state[key], key)
     if state["best"] is not None:
-        best = np.asarray(state["best"]["sigmas"], dtype=np.float64)
-        if best.shape != (config["steps"] + 1,) or not np.all(np.isfinite(best)):
-            raise ValueError("best iterate has the wrong shape")
+        _check_sigmas(state["best"]["sigmas"], config["steps"] + 1, "best iterate")
         _finite(state["best"]["validation"], "best validation")
         _count_of(state["best"]["iteration"], "best iteration")
         if not isinstance(state["best"]["start"], str):
@@ -205,11 +214,11 @@ def _check_state(state, config):
     if not isinstance(state["pending"], list):
         raise ValueError("pending must be a list")
     for name, pending in state["pending"]:
-        pending = np.asarray(pending, dtype=np.float64)
-        if not isinstance(name, str) or pending.shape != (config["steps"] + 1,) or not np.all(np.isfinite(pending)):
-            raise ValueError("a pending start schedule is malformed")
+        if not isinstance(name, str):
+            raise ValueError("a pending start schedule has no name")
+        _check_sigmas(pending, config["steps"] + 1, "a pending start schedule")
     if state["table"] is not None:
-        table = np.asarray(state["table"], dtype=np.float64)
+        table = _numbers(state["table"], "path table")
         if table.shape != (config["grid_size"],) * 2 or not np.all(np.isfinite(table)):
             raise ValueError("path table has the wrong shape")
 
