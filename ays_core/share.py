@@ -77,14 +77,12 @@ class Downloader:
             if attempt:
                 wait = self.backoff * 2 ** (attempt - 1)
                 if time.monotonic() + wait >= self.ends:
-                    break
+                    raise self._out_of_time()
                 time.sleep(wait)
             try:
                 return self._get_watched(url, limit)
             except _Passing as exc:
                 problem = exc
-        if time.monotonic() >= self.ends:
-            raise self._out_of_time()
         tries = f" (after {attempt + 1} attempts)" if attempt else ""
         raise AYSError(f"{url}: {problem}{tries}")
 
