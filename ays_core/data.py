@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import AYSError
-from .fileio import atomic_write
+from .fileio import atomic_write, read_capped
 from .settings import DEFAULT_DATA_STEPS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -30,6 +30,10 @@ CACHE_ENV = "AYS_CACHE"
 CACHE_FORMAT = "1"
 MAX_PROMPT_CHARS = 2000
 MAX_PROMPTS = 100_000
+MAX_PROMPTS_FILE_BYTES = 16 << 20
+MAX_CAPTION_BYTES = 64 << 10
+MAX_IMAGE_BYTES = 64 << 20
+MAX_FOLDER_ENTRIES = 200_000  # files and folders looked at while listing an image folder
 
 
 class StopRequested(Exception):
@@ -103,12 +107,11 @@ def read_prompts(text=None, path=None):
     """Non-empty lines of a prompts textbox and/or a prompts file (one prompt per line)."""
     lines = []
     if path:
+        data = read_capped(path, MAX_PROMPTS_FILE_BYTES, f"prompts file {path}")
         try:
-            lines += Path(path).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise AYSError(f"prompts file {path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AYSError(f"prompts file {path}: cannot read ({exc})") from None
+            lines += data.decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise AYSError(f"prompts file {path}: not UTF-8 text") from None
     if text:
         lines += str(text).splitlines()
     prompts = [line.strip() for line in lines if line.strip()]
@@ -183,12 +186,15 @@ def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_st
 
 # ---------------------------------------------------------------- image folders
 
-def list_images(folder, count=None, seed=0):
-    """Image files under `folder` (recursively, sorted), a seeded random subset of `count` if given."""
+def list_images(folder, count=None, seed=0, within=None):
+    """Image files under `folder` (recursively, sorted), a seeded random subset of `count` if given.
+    Links to folders are not followed; at most MAX_FOLDER_ENTRIES entries are looked at. With
+    `within` (resolved folders), files whose real path lies outside all of them are skipped."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise AYSError(f"image folder {folder}: no such folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in walk_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES
+                   and (within is None or is_within(p, within)))
     if not files:
         raise AYSError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     if count is not None and count < len(files):
@@ -197,13 +203,38 @@ def list_images(folder, count=None, seed=0):
     return files
 
 
+def walk_files(folder):
+    """Regular files under `folder`, not following links to folders, within MAX_FOLDER_ENTRIES."""
+    seen = 0
+    pending = [folder]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue  # an unreadable subfolder holds nothing we can use
+        seen += len(entries)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise AYSError(f"image folder {folder} holds more than {MAX_FOLDER_ENTRIES} files and folders")
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path)
+
+
+def is_within(path, folders):
+    real = Path(os.path.realpath(path))
+    return any(real == folder or folder in real.parents for folder in folders)
+
+
 def caption_of(image_path, default=""):
     """The image's caption: the first non-empty line of the .txt file beside it, else `default`."""
     text_path = image_path.with_suffix(".txt")
     if not text_path.is_file():
         return default
     try:
-        lines = text_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(text_path, "rb") as f:
+            lines = f.read(MAX_CAPTION_BYTES).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return default
     caption = next((line.strip() for line in lines if line.strip()), default)
@@ -214,6 +245,8 @@ def load_image(path, resolution):
     """An RGB image resized (shorter side) and centre-cropped to a square, as a [-1, 1] tensor."""
     from PIL import Image, ImageOps
 
+    if os.path.getsize(path) > MAX_IMAGE_BYTES:
+        raise ValueError(f"larger than {MAX_IMAGE_BYTES} bytes")
     with Image.open(path) as image:
         image = ImageOps.exif_transpose(image).convert("RGB")
         image = ImageOps.fit(image, (resolution, resolution), Image.Resampling.LANCZOS)
@@ -238,15 +271,16 @@ def encode_images(model, images):
 
 
 def images_bank(denoiser, folder, *, resolution, count=None, seed=0, default_caption="", batch_size=4,
-                cache_dir=None, should_stop=None, on_progress=None):
-    """x0 from an image folder: each image encoded by the model's VAE, conditioned on its caption."""
+                cache_dir=None, should_stop=None, on_progress=None, within=None):
+    """x0 from an image folder: each image encoded by the model's VAE, conditioned on its caption.
+    `within`: see list_images."""
     from tqdm import tqdm
 
     if count is not None:
         check_count(count)
     if resolution % 8 or not 8 <= resolution <= 4096:
         raise AYSError(f"resolution must be a multiple of 8 between 8 and 4096, got {resolution}")
-    files = list_images(folder, count, seed)
+    files = list_images(folder, count, seed, within)
     captions = [caption_of(p, default_caption) for p in files]
     prompts = sorted(set(captions))
     denoiser.set_prompts(prompts)
@@ -281,9 +315,11 @@ def images_bank(denoiser, folder, *, resolution, count=None, seed=0, default_cap
 
 
 def _load_or_fail(path, resolution):
+    from PIL import Image
+
     try:
         return load_image(path, resolution)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise AYSError(f"cannot read image {path}: {exc}") from None
 
 

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -63,16 +64,19 @@ def refuse_link(path, doing="read"):
 
 
 def read_capped(path, limit, what=None, follow_links=True):
-    """The bytes of the file at `path`, or AYSError when it is missing, unreadable or larger
-    than `limit` bytes (never reads more than limit + 1). With follow_links=False a link at
-    `path` is refused, also one swapped in between a check and the read."""
+    """The bytes of the file at `path`, or AYSError when it is missing, not a regular file,
+    unreadable or larger than `limit` bytes (never reads more than limit + 1). With
+    follow_links=False a link at `path` is refused, also one swapped in between a check and the
+    read."""
     what = what or str(path)
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not block
     if not follow_links:
         refuse_link(path)
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         with os.fdopen(os.open(path, flags), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise AYSError(f"{what}: not a regular file")
             data = f.read(limit + 1)
     except FileNotFoundError:
         raise AYSError(f"{what}: no such file") from None

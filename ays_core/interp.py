@@ -9,7 +9,14 @@ Step conventions (CONVENTIONS):
   (its final sigma_min swapped for 0), and the final step jumps from the smallest nonzero sigma to
   0 like every k-diffusion schedule. On the toy benchmarks it samples better than the alternative.
 - "a1111": resample to N points, then append 0, as AUTOMATIC1111's built-in "Align Your Steps"
-  does; offered so that images made with that scheduler can be reproduced.
+  does; offered so that images made with that scheduler can be reproduced (bit for bit: the
+  interpolation below is the one the WebUI, ComfyUI and the paper's how-to compute).
+
+Range: a requested sigma_min/sigma_max within ROUNDING of the stored end is that end. The paper
+publishes SD's range [0.0291675, 14.614642] rounded to 0.029 / 14.615; rescaling the published list
+onto the unrounded range would move every value, so the WebUI's own range leaves it as published
+(the built-in scheduler ignores the range altogether). A real override (sigma min/max settings,
+another model's range) rescales.
 """
 import math
 
@@ -18,15 +25,24 @@ import numpy as np
 from .errors import AYSError
 
 CONVENTIONS = ("ays", "a1111")
+ROUNDING = 0.01  # relative: 0.029 vs 0.0291675 is 0.6%, 14.615 vs 14.614642 is 0.002%
 
 
 def loglinear_interp(sigmas, num_points):
     """Resample a descending positive sigma list to `num_points` values evenly spaced in position,
-    interpolating log(sigma) linearly. Both ends are kept; one point gives the first value."""
+    interpolating log(sigma) linearly. Both ends are kept; as many points as stored give the list
+    itself, unchanged; one point gives the last (smallest) value, as in the WebUI."""
     sigmas = np.asarray(sigmas, dtype=np.float64)
-    old = np.linspace(0.0, 1.0, len(sigmas))
-    new = np.linspace(0.0, 1.0, num_points)
-    return np.exp(np.interp(new, old, np.log(sigmas)))
+    if num_points == len(sigmas):
+        return sigmas.copy()
+    # over the ascending list, then reversed: the same floating-point steps as the WebUIs' code
+    ascending = np.interp(np.linspace(0.0, 1.0, num_points), np.linspace(0.0, 1.0, len(sigmas)), np.log(sigmas[::-1]))
+    return np.exp(ascending)[::-1].copy()
+
+
+def snap(requested, stored_end):
+    """`requested`, or the stored end when the two differ by no more than a rounding (ROUNDING)."""
+    return float(stored_end) if abs(requested / stored_end - 1.0) <= ROUNDING else requested
 
 
 def rescale(sigmas, sigma_min, sigma_max):
@@ -54,8 +70,9 @@ def truncate(sigmas, denoise):
 def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, denoise=None):
     """The N-step sampling schedule (N + 1 values ending in 0) for a stored schedule.
 
-    sigma_min/sigma_max, when given, rescale the stored range onto the requested one (see
-    `rescale`); denoise keeps the img2img tail (see `truncate`)."""
+    sigma_min/sigma_max, when given and not a rounding away from the stored ends (see `snap`),
+    rescale the stored range onto the requested one (see `rescale`); denoise keeps the img2img
+    tail (see `truncate`)."""
     stored = check_stored_sigmas(stored)
     check_steps(steps)
     if convention not in CONVENTIONS:
@@ -64,7 +81,9 @@ def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, de
         lo = float(stored[-1] if sigma_min is None else sigma_min)
         hi = float(stored[0] if sigma_max is None else sigma_max)
         check_range(lo, hi)
-        stored = rescale(stored, lo, hi)
+        lo, hi = snap(lo, stored[-1]), snap(hi, stored[0])
+        if (lo, hi) != (stored[-1], stored[0]):
+            stored = rescale(stored, lo, hi)
     if convention == "ays":
         sigmas = loglinear_interp(stored, steps + 1)
         sigmas[-1] = 0.0

@@ -115,11 +115,12 @@ def check_data_settings(denoiser, settings):
 # ---------------------------------------------------------------- the run
 
 def run(denoiser, settings, outputs, *, registry_roots=(), resume=False, device=None, hooks=None,
-        provenance=None):
+        provenance=None, readable=None):
     """Optimize a schedule for `denoiser` with `settings`; write it to `outputs` and, with
     settings.publish, publish it to the first of `registry_roots`. `provenance`: extra entries
-    for the schedule file's provenance settings (say, the model spec). Returns a RunOutcome on
-    the main process, None on the others."""
+    for the schedule file's provenance settings (say, the model spec). `readable`: when given
+    (the WebUI), the only folders image files may resolve into. Returns a RunOutcome on the main
+    process, None on the others."""
     from .search import optimize
 
     hooks = hooks or Hooks()
@@ -131,7 +132,7 @@ def run(denoiser, settings, outputs, *, registry_roots=(), resume=False, device=
     if main and outputs.state.exists() != resume:
         hooks.report(f"no state file {outputs.state}; starting a new run" if resume else
                      f"starting over; {outputs.state} from an earlier run is replaced (resume continues it)")
-    data = _prepare_latent(denoiser, settings, device, hooks) if is_latent(denoiser) else _Data()
+    data = _prepare_latent(denoiser, settings, device, hooks, readable) if is_latent(denoiser) else _Data()
     if main:
         hooks.searching(search_evaluations(denoiser, settings))
     hooks.phase("optimizing")
@@ -171,7 +172,7 @@ def search_evaluations(denoiser, settings):
 
 # ---------------------------------------------------------------- latent diffusion models
 
-def _prepare_latent(denoiser, settings, device, hooks):
+def _prepare_latent(denoiser, settings, device, hooks, readable=None):
     """Apply guidance and resolution, fit the batch to memory, report the plan, build the x0 bank."""
     from .budget import count_evaluations, fit_rows, host_chunk_size, measure_seconds, plan_run
     from .data import images_bank, prompts_bank, read_prompts
@@ -200,7 +201,8 @@ def _prepare_latent(denoiser, settings, device, hooks):
               "should_stop": hooks.should_stop, "on_progress": hooks.data_progress}
     if settings.image_folder:
         bank = images_bank(denoiser, settings.image_folder, resolution=denoiser.data_shape[1] * 8,
-                           count=settings.x0_count(False), default_caption=settings.default_caption, **common)
+                           count=settings.x0_count(False), default_caption=settings.default_caption,
+                           within=readable, **common)
     else:
         prompts = read_prompts(settings.prompts, settings.prompts_file or None)
         bank = prompts_bank(denoiser, prompts, settings.x0_count(True), denoiser.data_shape,

@@ -131,22 +131,18 @@ def choose_schedule(registries, model, pin=None):
 
 # ---------------------------------------------------------------- last resort
 
-# The paper's schedules as stored in the shipped registry (sd15@v1, sdxl@v1): used only when no
-# registry folder can be read, so a broken install still samples with the right family.
+# The paper's published schedules as stored in the shipped registry (sd15@v2, sdxl@v2): used only
+# when no registry folder can be read, so a broken install still samples with the right family.
 _BUILTIN_SIGMAS = {
-    "sd15": [14.614641229333639, 6.474576095621179, 3.8636745984754115, 2.6946151519815125,
-             1.884192117745213, 1.3943805092035415, 0.9642583904059003, 0.6523686016328119,
-             0.3977456271926898, 0.15152326618344922, 0.029167158151720367],
-    "sdxl": [14.614641229333639, 6.318448528670366, 3.7681790314556607, 2.1811480768758087,
-             1.3405244944636214, 0.8620721140992255, 0.5550693288924736, 0.37985407076998057,
-             0.23323641340323695, 0.11141881772816684, 0.029167158151720367],
+    "sd15": [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029],
+    "sdxl": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029],
 }
 
 
 def builtin_schedule(model):
     family = "sdxl" if model.family in ("sdxl", "sdxl-v") else "sd15"
     sigmas = _BUILTIN_SIGMAS[family]
-    doc = {"id": family, "version": 1, "sigmas": sigmas,
+    doc = {"id": family, "version": 2, "sigmas": sigmas,
            "model": {"family": family, "prediction": "eps", "sigma_min": sigmas[-1], "sigma_max": sigmas[0]}}
     return Schedule(doc)
 

@@ -11,6 +11,7 @@ already holds, no second copy) and `run_exclusive(fn)`, which runs fn while othe
 wait (the WebUI's queue lock). Nothing here imports a WebUI.
 """
 import json
+import os
 import threading
 import time
 import traceback
@@ -30,6 +31,10 @@ STATES = ("idle", "running", "stopping", "stopped", "failed", "done")
 # request must not choose where files are written, say).
 REQUEST_FIELDS = ("prompts", "prompts_file", "image_folder", "steps", "cfg_scale", "samples", "validation_samples",
                   "data_samples", "mode", "solver", "refine", "resolution", "seed", "negative_prompt", "publish")
+# What one request may ask for (a job holds the WebUI's queue lock while it runs; README documents
+# these): the paper's coarse-to-fine ends at 40 steps (10 -> 20 -> 40, refine 2) with 8,192 samples.
+REQUEST_LIMITS = (("steps", 2, 40), ("samples", 2, 16_384), ("data_samples", 1, 8_192),
+                  ("validation_samples", 1, 1_024), ("refine", 0, 2), ("resolution", 0, 2_048))
 
 
 def request_settings(values):
@@ -46,11 +51,41 @@ def request_settings(values):
         raise AYSError(f"unknown setting(s): {', '.join(map(str, unknown))}")
     unused = ("prompts", "prompts_file") if data == "images" else ("image_folder",)
     settings = RunSettings.from_dict({k: v for k, v in values.items() if k not in unused}, base=WEBUI_DEFAULTS)
+    for name, low, high in REQUEST_LIMITS:
+        value = getattr(settings, name)
+        if value is not None and not low <= value <= high:
+            raise AYSError(f"{name} must be between {low} and {high} here, got {value}")
     if data == "images" and not settings.image_folder.strip():
         raise AYSError("choose an image folder (or data 'prompts')")
     if data == "prompts" and not settings.data_free:
         raise AYSError("give at least one prompt (or data 'images')")
     return settings
+
+
+def readable_folders(setting):
+    """The owner's allow-list (folders separated by ';') as resolved paths; empty: none."""
+    return [Path(os.path.realpath(os.path.expanduser(part.strip()))) for part in str(setting or "").split(";")
+            if part.strip()]
+
+
+def server_paths(settings):
+    """(what, path) of every server file or folder a run with these settings reads."""
+    if settings.image_folder.strip():
+        return [("image folder", settings.image_folder.strip())]
+    return [("prompts file", settings.prompts_file.strip())] if settings.prompts_file.strip() else []
+
+
+def check_readable(settings, folders):
+    """AYSError unless every server path in `settings` lies inside one of `folders` (after
+    following links). The message never tells whether the path exists."""
+    from .data import is_within
+
+    for what, path in server_paths(settings):
+        if not folders:
+            raise AYSError(f"{what}: reading server files is off; send the prompts inline, or let the WebUI's "
+                           "owner add a folder to 'Folders the AYS tab and API may read' (Settings > AYS)")
+        if not is_within(os.path.expanduser(path), folders):
+            raise AYSError(f"{what} {path[:200]} is not inside a folder allowed in Settings > AYS")
 
 
 _JOBS = {}
@@ -68,9 +103,10 @@ def job_for(folder):
 class Job:
     """One optimization at a time for the checkpoint the caller holds; status() is safe to poll."""
 
-    def __init__(self, folder, registry_roots):
+    def __init__(self, folder, registry_roots, readable=()):
         self.folder = Path(folder)
         self.registry_roots = list(registry_roots)
+        self.readable = list(readable)  # resolved folders the job may read files from (readable_folders)
         self._lock = threading.Lock()
         self._thread = None
         self._stop = threading.Event()
@@ -135,6 +171,7 @@ class Job:
             settings = request_settings(saved_settings) if old_request else RunSettings.from_dict(saved_settings)
         elif not isinstance(settings, RunSettings):
             settings = request_settings(settings)
+        check_readable(settings, self.readable)
         if not info.get("sha256"):
             raise AYSError("the loaded checkpoint has no sha256 yet (the WebUI computes it on first use); "
                            "its schedule could not be keyed to it")
@@ -202,7 +239,8 @@ class Job:
         outputs = pipeline.Outputs(self.folder / RESULT_FILE, self.folder / STATE_FILE, self.folder / LOG_FILE)
         settings = settings.replace(cache_dir=str(self.folder / "latents"))
         outcome = pipeline.run(denoiser, settings, outputs, registry_roots=self.registry_roots, resume=resume,
-                               device=denoiser.device, hooks=hooks, provenance={"made_with": "WebUI AYS tab"})
+                               device=denoiser.device, hooks=hooks, provenance={"made_with": "WebUI AYS tab"},
+                               readable=self.readable)
         return self._finish(outcome, settings)
 
     def _count_evaluations(self, count):

@@ -8,8 +8,9 @@ the WebUI's interfaces:
   WebUI itself cuts the img2img / hires tail and writes "Schedule type: AYS" in the infotext.
 - before 1.9: sampler entries "<Sampler> AYS" in modules/sd_samplers.py whose sampler objects
   compute their sigmas here.
-- settings in a section "AYS", infotext "AYS schedule: <id>@v<N>" (pasting it pins that version
-  through the setting's infotext name), GET routes under /ays/v1/ for the API.
+- settings in a section "AYS", infotext "AYS schedule: <id>@v<N>" and, when the hires pass used
+  another, "Hires AYS schedule: <id>@v<N>" (pasting pins those versions through the settings'
+  infotext names), GET routes under /ays/v1/ mounted with the WebUI's API (ays_core.webapi).
 Nothing here may break the WebUI: problems become one console line and a fallback.
 """
 import os
@@ -26,6 +27,7 @@ from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import ModelInfo, Selector, builtin_schedule, normalize_pin, registry_roots  # noqa: E402
 from ays_core.share import pull_in_background, pull_summary  # noqa: E402
 from ays_core.webui_model import describe_model, model_sigma_range  # noqa: E402
+from ays_core.webapi import Routes, as_http_error, query_number  # noqa: E402
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
 SCHEDULER_NAME = "ays"
@@ -37,6 +39,8 @@ LEGACY_BASE_SAMPLERS = ("Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DP
 
 OPT_REGISTRIES = "ays_registry_dirs"
 OPT_PIN = "ays_schedule"
+OPT_HIRES_PIN = "ays_hires_schedule"
+OPT_READABLE = "ays_readable_folders"
 OPT_REMOTE = "ays_remote_url"
 OPT_A1111 = "ays_a1111_convention"
 OPT_PULL_NOW = "ays_pull_now"  # a button, stored nowhere
@@ -44,6 +48,7 @@ OPT_PULL_AT_START = "ays_pull_at_start"
 INFOTEXT_SCHEDULE = "AYS schedule"
 INFOTEXT_HIRES_SCHEDULE = "Hires AYS schedule"
 INFOTEXT_A1111 = "AYS A1111 convention"
+MAX_API_STEPS = 1000  # GET /ays/v1/schedule: the WebUI's own step slider stops at 150
 
 def option(key, default):
     return getattr(shared.opts, key, default)
@@ -75,18 +80,25 @@ class Adapter:
     def convention(self):
         return "a1111" if option(OPT_A1111, False) else "ays"
 
-    def choice(self):
+    def pin(self, p=None):
+        """The pinned schedule for this pass: the hires pin in a hires pass when one is set
+        (restored by pasting "Hires AYS schedule"), else the pin."""
+        hires_pin = normalize_pin(option(OPT_HIRES_PIN, "")) if getattr(p, "is_hr_pass", False) else None
+        return hires_pin or normalize_pin(option(OPT_PIN, ""))
+
+    def choice(self, p=None):
         roots = self.roots()
         for root in self.selector.missing_roots(roots):
             warn(f"registry folder {root} is missing or unreadable; skipping it")
-        choice = self.selector.choose(roots, describe_model(shared.sd_model), normalize_pin(option(OPT_PIN, "")))
+        choice = self.selector.choose(roots, describe_model(shared.sd_model), self.pin(p))
         if choice.warning:
             warn(choice.warning)
         return choice
 
-    def sigmas(self, n, sigma_min, sigma_max, denoise=None):
-        """(choice, convention, numpy sigmas) for an n-step request over [sigma_min, sigma_max]."""
-        choice = self.choice()
+    def sigmas(self, n, sigma_min, sigma_max, denoise=None, p=None):
+        """(choice, convention, numpy sigmas) for an n-step request over [sigma_min, sigma_max]
+        (p: the generation, whose hires pass may have its own pin)."""
+        choice = self.choice(p)
         convention = self.convention()
         sigmas = choice.schedule.resample(n, convention=convention, sigma_min=sigma_min, sigma_max=sigma_max,
                                           denoise=denoise)
@@ -122,9 +134,10 @@ class Adapter:
         problem printed once."""
         import torch
 
+        p = p or self.active_p
         try:
-            choice, convention, sigmas = self.sigmas(n, sigma_min, sigma_max)
-            self.note_in_infotext(p or self.active_p, choice.ref, convention)
+            choice, convention, sigmas = self.sigmas(n, sigma_min, sigma_max, p=p)
+            self.note_in_infotext(p, choice.ref, convention)
             return torch.tensor(sigmas, dtype=torch.float32).to(device)
         except Exception as exc:  # a generation must never fail because of AYS
             reason = str(exc) if isinstance(exc, AYSError) else f"{type(exc).__name__}: {exc}"
@@ -235,15 +248,26 @@ def register():
 
 # ---------------------------------------------------------------- settings
 
-def option_info(default, label, component=None, component_args=None, infotext=None, **kwargs):
-    """shared.OptionInfo in the AYS section; `infotext` (1.7+) makes pasted infotext restore it."""
+def option_info(default, label, component=None, component_args=None, infotext=None, restrict_api=False, **kwargs):
+    """shared.OptionInfo in the AYS section; `infotext` (1.7+) makes pasted infotext restore it;
+    `restrict_api` (1.7+) keeps API clients (override_settings, A1111's /sdapi/v1/options) from
+    changing it."""
     kwargs["section"] = ("ays", "AYS")
-    if infotext:
+    newer = {k: v for k, v in (("infotext", infotext), ("restrict_api", restrict_api)) if v}
+    if newer:
         try:
-            return shared.OptionInfo(default, label, component, component_args, infotext=infotext, **kwargs)
-        except TypeError:  # before 1.7: no infotext-to-setting link
+            return shared.OptionInfo(default, label, component, component_args, **newer, **kwargs)
+        except TypeError:  # before 1.7
             pass
     return shared.OptionInfo(default, label, component, component_args, **kwargs)
+
+
+def restrict_folder_setting(key):
+    """A setting naming server folders: frozen by --hide-ui-dir-config like the WebUI's output
+    folders, and out of the API's reach."""
+    restricted = getattr(shared, "restricted_opts", None)
+    if isinstance(restricted, set):
+        restricted.add(key)
 
 
 def pin_choices():
@@ -259,10 +283,18 @@ def add_settings():
 
     shared.opts.add_option(OPT_REGISTRIES, option_info(
         "", "Registry folders searched first (separate with ;). $AYS_REGISTRY and the shipped registry are always searched after them",
-        gr.Textbox))
+        gr.Textbox, restrict_api=True))
+    restrict_folder_setting(OPT_REGISTRIES)
     shared.opts.add_option(OPT_PIN, option_info(
         "Automatic", "Schedule: Automatic = the checkpoint's own, else its family's; or pin an id / id@vN",
         gr.Dropdown, pin_choices, infotext=INFOTEXT_SCHEDULE, refresh=ADAPTER.selector.invalidate))
+    shared.opts.add_option(OPT_HIRES_PIN, option_info(
+        "Automatic", "Hires pass schedule: Automatic = chosen like the first pass's; or pin an id / id@vN",
+        gr.Dropdown, pin_choices, infotext=INFOTEXT_HIRES_SCHEDULE, refresh=ADAPTER.selector.invalidate))
+    shared.opts.add_option(OPT_READABLE, option_info(
+        "", "Folders the AYS tab and API may read (prompts files, image folders; separate with ;). Empty: none, prompts only inline",
+        gr.Textbox, restrict_api=True))
+    restrict_folder_setting(OPT_READABLE)
     shared.opts.add_option(OPT_REMOTE, option_info("", "Remote registry URL (for ays pull/share)", gr.Textbox))
     pull_button_option = option_info("Pull now", "Pull now from the remote registry URL (apply settings first)",
                                      pull_button)
@@ -338,26 +370,28 @@ def api_schedules():
     return {"registries": roots, "schedules": [schedule_summary(s) for s in ADAPTER.selector.registries(roots).schedules()]}
 
 
-def api_schedule(steps: int = 20, denoise: Optional[float] = None):
+def api_schedule(steps: str = "20", denoise: Optional[str] = None):
     """GET /ays/v1/schedule?steps=N[&denoise=D]: the sigmas the loaded model gets for N steps
-    (over its own sigma range and the user's sigma min/max settings), and from which schedule."""
-    from fastapi import HTTPException
+    (1 to MAX_API_STEPS; over its own sigma range and the user's sigma min/max settings), the
+    img2img tail at strength D in (0, 1], and from which schedule."""
+    return as_http_error(lambda: current_schedule(query_number(steps, "steps", int, 1, MAX_API_STEPS),
+                                                  None if denoise is None else query_number(denoise, "denoise", float, 1e-6, 1.0)))
 
-    try:
-        sd_model = shared.sd_model
-        sigma_range = model_sigma_range(sd_model) or (None, None)
-        sigma_min = getattr(shared.opts, "sigma_min", 0) or sigma_range[0]
-        sigma_max = getattr(shared.opts, "sigma_max", 0) or sigma_range[1]
-        choice, convention, sigmas = ADAPTER.sigmas(steps, sigma_min, sigma_max, denoise=denoise)
-    except AYSError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+def current_schedule(steps, denoise):
+    sd_model = shared.sd_model
+    sigma_range = model_sigma_range(sd_model) or (None, None)
+    sigma_min = getattr(shared.opts, "sigma_min", 0) or sigma_range[0]
+    sigma_max = getattr(shared.opts, "sigma_max", 0) or sigma_range[1]
+    choice, convention, sigmas = ADAPTER.sigmas(steps, sigma_min, sigma_max, denoise=denoise)
     return {"schedule": choice.ref, "how": choice.how, "warning": choice.warning, "model": describe_model(sd_model).describe(),
             "steps": steps, "denoise": denoise, "convention": convention, "sigmas": [float(s) for s in sigmas]}
 
 
 def add_api_routes(_demo, app):
-    app.add_api_route("/ays/v1/schedules", api_schedules, methods=["GET"])
-    app.add_api_route("/ays/v1/schedule", api_schedule, methods=["GET"])
+    routes = Routes(app, shared.cmd_opts)
+    routes.get("/ays/v1/schedules", api_schedules)
+    routes.get("/ays/v1/schedule", api_schedule)
 
 
 # ---------------------------------------------------------------- WebUI hooks

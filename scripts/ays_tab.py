@@ -1,8 +1,10 @@
-"""The "AYS" tab of the Stable Diffusion WebUI (AUTOMATIC1111 1.x): optimize a schedule for the
-loaded checkpoint, and the same as API routes under /ays/v1/optimize.
+"""The "AYS" tab of the Stable Diffusion WebUI (AUTOMATIC1111 1.x, Forge): optimize a schedule for
+the loaded checkpoint, and the same as API routes under /ays/v1/optimize.
 
 A thin adapter over ays_core.tune.Job: the WebUI's loaded model (shared.sd_model, no second copy)
-is wrapped by ays_core.models.ldm with k-diffusion's CompVis wrappers; the job runs in a
+is wrapped by ays_core.models.ldm, with k-diffusion's CompVis wrappers in AUTOMATIC1111 and
+through Forge's own UNet model (forge_objects.unet.model, kept on the GPU by Forge's memory
+manager) in Forge; the job runs in a
 background thread holding the WebUI's queue lock (modules.call_queue.queue_lock), so other
 generations wait, and shared.state shows it busy. Stop (the tab's button, the API, or the WebUI's
 Interrupt) ends it after the current batch; its state stays in the job folder, so "Resume"
@@ -10,7 +12,9 @@ continues it, also after a restart. When it finishes, the schedule is published 
 AYS registry folder (setting "ays_registry_dirs", else $AYS_REGISTRY, else the shipped one), keyed
 by the checkpoint's sha256, and the scheduler "AYS" picks it for this checkpoint.
 Routes: POST /ays/v1/optimize (JSON settings) starts, GET /ays/v1/optimize reports,
-POST /ays/v1/optimize/stop stops, POST /ays/v1/optimize/resume resumes.
+POST /ays/v1/optimize/stop stops, POST /ays/v1/optimize/resume resumes; mounted with the WebUI's
+API and behind its --api-auth (ays_core.webapi). Prompts files and image folders, from the tab or
+the API, are read only inside the folders the owner allowed in Settings > AYS (none by default).
 """
 import os
 import sys
@@ -22,7 +26,8 @@ if EXTENSION_ROOT not in sys.path:
 from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import registry_roots  # noqa: E402
 from ays_core.settings import WEBUI_DEFAULTS, RunSettings  # noqa: E402
-from ays_core.tune import DATA_CHOICES, job_for  # noqa: E402
+from ays_core.tune import DATA_CHOICES, check_readable, job_for, readable_folders, request_settings  # noqa: E402
+from ays_core.webapi import Routes, as_http_error  # noqa: E402
 from modules import script_callbacks, shared  # noqa: E402
 
 JOB_FOLDER = os.path.join(EXTENSION_ROOT, "optimize-job")
@@ -42,16 +47,43 @@ def loaded_checkpoint():
     return getattr(info, "sha256", None), getattr(info, "name", None) or getattr(info, "filename", None)
 
 
+def load_forge_model():
+    """Forge loads the selected checkpoint when a generation first needs it; do the same (under the
+    queue lock, as a generation would). AUTOMATIC1111 has no such step."""
+    from modules import sd_models
+
+    reload = getattr(sd_models, "forge_model_reload", None)
+    if reload is not None:
+        from modules.call_queue import queue_lock
+
+        with queue_lock:
+            reload()
+
+
 def loaded_denoiser():
     """The loaded model behind the denoiser contract (the same object: no copy in memory)."""
     from ays_core.models.ldm import LatentDiffusionDenoiser
 
+    load_forge_model()
     if shared.sd_model is None:
         raise AYSError("no checkpoint is loaded")
     sha256, name = loaded_checkpoint()
     denoiser = LatentDiffusionDenoiser(shared.sd_model, info={"sha256": sha256, "name": str(name)[:256]})
     denoiser.set_resolution(NATIVE_PIXELS.get(denoiser.model_info["family"], 512))
+    keep_forge_unet_loaded(denoiser)
     return denoiser
+
+
+def keep_forge_unet_loaded(denoiser):
+    """Forge: its memory manager loads the UNet onto the compute device before each call (encoding
+    prompts may have moved it off); a no-op when it is there already."""
+    from ays_core.models.ldm import ForgeUNet
+
+    if isinstance(denoiser.wrapped, ForgeUNet):
+        from backend import memory_management
+
+        unet_patcher = shared.sd_model.forge_objects.unet
+        denoiser.wrapped.before_forward = lambda: memory_management.load_models_gpu([unet_patcher])
 
 
 def run_exclusive(work):
@@ -80,6 +112,10 @@ def current_roots():
 
 def start(settings, resume=False):
     JOB.registry_roots = current_roots()
+    JOB.readable = readable_folders(getattr(shared.opts, "ays_readable_folders", ""))
+    if not resume:  # a bad request is refused before any model is touched
+        settings = request_settings(settings)
+        check_readable(settings, JOB.readable)
     JOB.start(loaded_denoiser(), settings, run_exclusive, resume=resume,
               interrupted=lambda: bool(getattr(shared.state, "interrupted", False)), on_progress=show_progress)
     return JOB.status()
@@ -87,14 +123,14 @@ def start(settings, resume=False):
 
 # ---------------------------------------------------------------- API
 
-def api_start(settings: dict):
-    """POST /ays/v1/optimize: start an optimization for the loaded checkpoint."""
-    return _api(lambda: start(settings))
+def api_start(settings):
+    """POST /ays/v1/optimize: start an optimization for the loaded checkpoint (JSON settings)."""
+    return as_http_error(lambda: start(settings))
 
 
-def api_resume():
+def api_resume(_body):
     """POST /ays/v1/optimize/resume: continue the stopped optimization."""
-    return _api(lambda: start(None, resume=True))
+    return as_http_error(lambda: start(None, resume=True))
 
 
 def api_status():
@@ -102,31 +138,18 @@ def api_status():
     return JOB.status()
 
 
-def api_stop():
+def api_stop(_body):
     """POST /ays/v1/optimize/stop: stop after the current batch (progress is kept)."""
     JOB.stop()
     return JOB.status()
 
 
-def _api(action):
-    from fastapi import HTTPException
-
-    try:
-        return action()
-    except AYSError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
-
-
 def add_api_routes(_demo, app):
-    from fastapi import Body
-
-    def start_route(settings: dict = Body(...)):
-        return api_start(settings)
-
-    app.add_api_route("/ays/v1/optimize", start_route, methods=["POST"])
-    app.add_api_route("/ays/v1/optimize", api_status, methods=["GET"])
-    app.add_api_route("/ays/v1/optimize/stop", api_stop, methods=["POST"])
-    app.add_api_route("/ays/v1/optimize/resume", api_resume, methods=["POST"])
+    routes = Routes(app, shared.cmd_opts)
+    routes.post("/ays/v1/optimize", api_start)
+    routes.get("/ays/v1/optimize", api_status)
+    routes.post("/ays/v1/optimize/stop", api_stop)
+    routes.post("/ays/v1/optimize/resume", api_resume)
 
 
 # ---------------------------------------------------------------- the tab
@@ -217,8 +240,8 @@ def on_ui_tabs():
                 data = gr.Radio(choices=list(DATA_CHOICES), value=DATA_CHOICES[0], label="x0 data",
                                 info="prompts: drawn from the model itself; images: a folder (+ caption .txt files)")
                 prompts = gr.Textbox(label="Prompts (one per line)", lines=4)
-                prompts_file = gr.Textbox(label="or a prompts file")
-                image_folder = gr.Textbox(label="Image folder")
+                prompts_file = gr.Textbox(label="or a prompts file (inside a folder allowed in Settings > AYS)")
+                image_folder = gr.Textbox(label="Image folder (inside a folder allowed in Settings > AYS)")
                 steps = gr.Slider(minimum=2, maximum=40, value=defaults.steps, step=1, label="Steps of the optimized stage")
                 cfg_scale = gr.Slider(minimum=1.0, maximum=30.0, value=defaults.cfg_scale, step=0.5, label="CFG scale")
                 samples = gr.Number(value=defaults.samples, precision=0, label="Sample budget (x0 samples of the KLUB)")

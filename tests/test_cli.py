@@ -17,8 +17,8 @@ def run(capsys, *argv):
 def test_schedule_json(capsys):
     code, out, _ = run(capsys, "schedule", "sd15", "--steps", "10", "--format", "json")
     data = json.loads(out)
-    assert code == 0 and data["id"] == "sd15" and data["version"] == 1 and data["steps"] == 10
-    assert len(data["sigmas"]) == 11 and data["sigmas"][-1] == 0 and data["sigmas"][1] == pytest.approx(6.4745760956)
+    assert code == 0 and data["id"] == "sd15" and data["version"] == 2 and data["steps"] == 10
+    assert len(data["sigmas"]) == 11 and data["sigmas"][-1] == 0 and data["sigmas"][1] == 6.475
 
 
 def test_schedule_text_denoise_version_convention(capsys):

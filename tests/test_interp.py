@@ -1,11 +1,17 @@
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings, strategies as st
 
 from ays_core import AYSError, resample
 from ays_core.interp import loglinear_interp, rescale, truncate
+from ays_core.registry import load_schedule
+
+REGISTRY = Path(__file__).resolve().parent.parent / "registry"
 
 SD15 = np.array([14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
                  0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582])
@@ -28,7 +34,8 @@ def test_a1111_convention_resamples_to_n_points_then_appends_zero():
 
 def test_one_step_runs_from_sigma_max_to_zero():
     np.testing.assert_allclose(resample(SD15, 1), [SD15[0], 0.0])
-    np.testing.assert_allclose(resample(SD15, 1, convention="a1111"), [SD15[0], 0.0])
+    # the WebUI's built-in resamples to one point, which its interpolation puts at sigma_min
+    np.testing.assert_allclose(resample(SD15, 1, convention="a1111"), [SD15[-1], 0.0])
 
 
 def test_more_steps_than_stored_interpolates_in_log_sigma():
@@ -40,8 +47,48 @@ def test_more_steps_than_stored_interpolates_in_log_sigma():
 
 
 def test_loglinear_interp_exact_at_same_resolution_and_one_point():
-    np.testing.assert_allclose(loglinear_interp(SD15, len(SD15)), SD15, rtol=1e-12)
-    np.testing.assert_allclose(loglinear_interp(SD15, 1), SD15[:1])
+    np.testing.assert_array_equal(loglinear_interp(SD15, len(SD15)), SD15)
+    np.testing.assert_allclose(loglinear_interp(SD15, 1), SD15[-1:], rtol=1e-12)  # as the WebUI's built-in
+
+
+# The paper's published lists (AYS-NOTES §4), written out here independently of registry/.
+PUBLISHED = {"sd15": [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029],
+             "sdxl": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029]}
+SD_RANGE = (0.0291675, 14.614642)  # SD's own noise-table range, a rounding away from the published ends
+
+
+def webui_builtin_ays(n, family):
+    """AUTOMATIC1111's get_align_your_steps_sigmas (modules/sd_schedulers.py, 1.9+, also in Forge),
+    rewritten from its formula: log-linear interpolation over the reversed (ascending) list with
+    numpy, the list itself when n equals its length, then 0 appended; float32."""
+    sigmas = list(PUBLISHED[family])
+    if n != len(sigmas):
+        xs = np.linspace(0, 1, len(sigmas))
+        ys = np.log(sigmas[::-1])
+        sigmas = np.append(np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy(), [0.0])
+    else:
+        sigmas.append(0.0)
+    return torch.FloatTensor(sigmas)
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_shipped_published_lists_and_the_a1111_convention_bit_for_bit(family):
+    stored = load_schedule(REGISTRY / family / "v2.json")
+    assert stored.doc["sigmas"] == PUBLISHED[family] and len(stored.doc["timesteps"]) == 11
+    ten = stored.resample(10, sigma_min=SD_RANGE[0], sigma_max=SD_RANGE[1])
+    assert list(ten) == PUBLISHED[family][:-1] + [0.0]  # the paper's list exactly, last value 0
+    for n in range(1, 301):
+        ours = torch.tensor(stored.resample(n, convention="a1111", sigma_min=SD_RANGE[0], sigma_max=SD_RANGE[1]),
+                            dtype=torch.float32)
+        assert torch.equal(ours, webui_builtin_ays(n, family)), n
+
+
+def test_a_rounding_is_not_a_range_override():
+    stored = np.array(PUBLISHED["sd15"])
+    np.testing.assert_array_equal(resample(stored, 7, sigma_min=0.0291675, sigma_max=14.614642), resample(stored, 7))
+    np.testing.assert_array_equal(resample(stored, 7, sigma_min=0.029 * 1.0099), resample(stored, 7))
+    moved = resample(stored, 7, sigma_min=0.029 * 1.02)  # beyond a rounding: rescaled
+    assert moved[-2] > resample(stored, 7)[-2] and moved[0] == pytest.approx(14.615)
 
 
 def test_range_override_rescales_log_affinely():
@@ -105,7 +152,8 @@ def test_property_resample_shape_monotone_endpoints(stored, steps, convention):
     assert len(sigmas) == steps + 1
     assert sigmas[-1] == 0.0
     assert np.all(np.diff(sigmas) < 0), "strictly descending"
-    assert sigmas[0] == pytest.approx(stored[0], rel=1e-12)
+    first = stored[-1] if convention == "a1111" and steps == 1 else stored[0]  # the built-in's one point
+    assert sigmas[0] == pytest.approx(first, rel=1e-12)
     if convention == "ays" and steps >= 2:
         assert sigmas[-2] >= stored[-1] * (1 - 1e-12)
     if convention == "a1111" and steps >= 2:

@@ -10,7 +10,7 @@ from ays_core.errors import AYSError
 from ays_core.klub import ImportanceKLUB, PathKLUB
 from ays_core.models.ldm import LatentDiffusionDenoiser, concat_rows, guess_family
 from ays_core.settings import check_cfg_scale
-from tiny_ldm import TinyCompVisModel
+from tiny_ldm import TinyCompVisModel, forge_style_engine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -102,7 +102,7 @@ def test_bad_models_and_settings_are_refused():
     with pytest.raises(AYSError, match="not a latent diffusion model"):
         LatentDiffusionDenoiser(object())
     forge_like = TinyCompVisModel()
-    forge_like.alphas_cumprod = None  # Forge's engines keep their noise table elsewhere
+    forge_like.alphas_cumprod = None  # neither a noise table nor Forge's UNet model
     with pytest.raises(AYSError, match="no alphas_cumprod"):
         LatentDiffusionDenoiser(forge_like)
     model = TinyCompVisModel()
@@ -146,3 +146,32 @@ def test_klub_hands_each_row_the_conditioning_of_its_sample(estimator):
     else:
         values = PathKLUB(*common, 0.01, 10.0, grid_size=8).table
     assert np.all(values == 0)
+
+
+@pytest.mark.parametrize("prediction_type, prediction", [("epsilon", "eps"), ("v_prediction", "v")])
+def test_a_forge_engine_runs_through_its_own_unet_model(prediction_type, prediction):
+    """Forge's engine has no CompVis interface: the denoiser calls its UNet model (sigmas in, x0
+    out), the same object, and agrees with k-diffusion's CompVis wrapper on the same network at
+    the noise table's own sigmas (where Forge's timestep rounding changes nothing)."""
+    network = TinyCompVisModel(parameterization=prediction)
+    engine = forge_style_engine(network, prediction_type)
+    for cfg_scale in (1.0, 5.0):
+        forge = LatentDiffusionDenoiser(engine, prompts=["a cat", "a dog"], negative_prompt="blurry", cfg_scale=cfg_scale)
+        compvis = LatentDiffusionDenoiser(network, prompts=["a cat", "a dog"], negative_prompt="blurry", cfg_scale=cfg_scale)
+        assert forge.wrapped.kmodel is engine.forge_objects.unet.model  # no copy
+        assert forge.prediction == prediction and forge.model_info["family"] == "sd15"
+        assert forge.sigma_min == pytest.approx(compvis.sigma_min) and forge.sigma_max == pytest.approx(compvis.sigma_max)
+        x = latents(4)
+        sigma = forge.sigma_table[[10, 300, 600, 999]].float()
+        torch.testing.assert_close(forge(x, sigma), compvis(x, sigma), rtol=1e-4, atol=1e-4)
+    calls = []
+    forge.wrapped.before_forward = lambda: calls.append(1)  # the WebUI adapter's memory-manager hook
+    forge(x, sigma)
+    assert calls == [1]  # once per UNet call (cond and uncond rows go together)
+
+
+def test_a_forge_model_that_predicts_flow_is_refused():
+    engine = forge_style_engine(TinyCompVisModel(), "epsilon")
+    engine.forge_objects.unet.model.predictor.prediction_type = "const"
+    with pytest.raises(AYSError, match="const"):
+        LatentDiffusionDenoiser(engine)

@@ -11,13 +11,18 @@ from ays_core import AYSError, Registry, RegistrySet, load_schedule, schedule
 from ays_core.fileio import parse_json, sha256_bytes
 from ays_core.registry import SHIPPED_REGISTRY, dump_schedule, new_schedule_doc, parse_ref, validate
 
-PAPER = {  # notes section 4, exact values to 10 digits, and the 3-decimal published lists
+PAPER = {  # the published lists (notes section 4), exactly as published
+    "sd15": [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029],
+    "sdxl": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029],
+    "deepfloyd-if-1": [160.41, 8.081, 3.315, 1.885, 1.207, 0.785, 0.553, 0.293, 0.186, 0.030, 0.006],
+    "svd": [700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002],
+}
+# v1 of sd15/sdxl (kept for infotexts that name it): SD's noise table at the published timesteps
+NOISE_TABLE_V1 = {
     "sd15": [14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
              0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582],
     "sdxl": [14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141,
              0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582],
-    "deepfloyd-if-1": [160.41, 8.081, 3.315, 1.885, 1.207, 0.785, 0.553, 0.293, 0.186, 0.030, 0.006],
-    "svd": [700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002],
 }
 SHA = "ab" * 32
 
@@ -36,9 +41,15 @@ def test_shipped_registry_is_sound():
 
 @pytest.mark.parametrize("schedule_id", sorted(PAPER))
 def test_official_schedules_match_the_paper(schedule_id):
-    s = Registry(SHIPPED_REGISTRY).get(schedule_id, 1)
-    rel = 5e-9 if schedule_id in ("sd15", "sdxl") else 0.08  # IF's smallest value is published as 0.006
-    np.testing.assert_allclose(s.sigmas, PAPER[schedule_id], rtol=rel, atol=5e-4 if rel > 1e-3 else 0)
+    s = Registry(SHIPPED_REGISTRY).get(schedule_id)  # the latest version: what "AYS" picks
+    if schedule_id in ("sd15", "sdxl"):
+        assert s.version == 2 and s.doc["sigmas"] == PAPER[schedule_id]  # the published sigmas, exactly
+        assert list(schedule(schedule_id, 10)) == PAPER[schedule_id][:-1] + [0.0]
+        v1 = Registry(SHIPPED_REGISTRY).get(schedule_id, 1)
+        np.testing.assert_allclose(v1.sigmas, NOISE_TABLE_V1[schedule_id], rtol=5e-9)
+        assert v1.doc["timesteps"] == s.doc["timesteps"]
+    else:  # IF's smallest value is published as 0.006
+        np.testing.assert_allclose(s.sigmas, PAPER[schedule_id], rtol=0.08, atol=5e-4)
     assert s.doc["provenance"]["source"] == "paper" and "2404.14507" in s.doc["provenance"]["reference"]
     np.testing.assert_allclose(schedule(schedule_id, 10)[:-1], s.sigmas[:-1])
 
@@ -90,7 +101,7 @@ def test_registry_set_searches_user_first_and_never_reuses_a_version(tmp_path, s
     user = tmp_path / "user"
     regs = RegistrySet([user, shipped_copy])
     mine = regs.publish(doc_for("sd15", family="sd15", prediction="eps"))
-    assert mine.version == 2 and mine.path.parent.parent == user  # shipped holds sd15@v1
+    assert mine.version == 3 and mine.path.parent.parent == user  # shipped holds sd15@v1 and v2
     assert regs.get("sd15").path == mine.path
     assert regs.get("sd15", 1).doc["provenance"]["source"] == "paper"
     assert regs.find(family="sdxl").id == "sdxl"

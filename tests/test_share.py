@@ -329,12 +329,12 @@ def test_cli_export_import_round_trip(tmp_path, capsys, shipped_copy):
     assert out_file.read_bytes() == shipped_copy.joinpath("sdxl", "v1.json").read_bytes()
     code, _, err = run(capsys, "registry", "export", "sdxl", str(out_file), "--registry", str(shipped_copy))
     assert code == 2 and "--force" in err
-    assert run(capsys, "registry", "export", "sdxl", str(out_file), "--force")[0] == 0
+    assert run(capsys, "registry", "export", "sdxl", str(out_file), "--force")[0] == 0  # the latest: sdxl@v2
     code, out, _ = run(capsys, "registry", "export", "sd15", "-")
     assert json.loads(out)["id"] == "sd15"
 
     friend = Registry(tmp_path / "friend")
-    assert import_file(out_file, friend) == (friend.path_of("sdxl", 1), "installed")
+    assert import_file(out_file, friend) == (friend.path_of("sdxl", 2), "installed")
     assert import_file(out_file, friend)[1] == "present"
     assert friend.verify() == []
     code, out, _ = run(capsys, "registry", "import", str(out_file), "--registry", str(friend.root))

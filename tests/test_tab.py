@@ -12,7 +12,7 @@ from ays_core import tune
 from ays_core.tune import job_for, request_settings
 from ays_core.errors import AYSError
 from by_hand import sampling_sigmas
-from tiny_ldm import TinyCompVisModel
+from tiny_ldm import TinyCompVisModel, forge_style_engine
 from webui_stub import webui_harness as harness
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -110,7 +110,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
     job = tab.ays.JOB = job_for(tmp_path / "job")
     assert job.status()["resumable"] and job.status()["history"]
     client = client_for(tab)
-    assert client.post("/ays/v1/optimize/resume").status_code == 200
+    assert client.post("/ays/v1/optimize/resume", json={}).status_code == 200
     assert job.wait(600)
     assert job.status()["state"] == "done"
     assert load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json").doc["provenance"]["settings"]["mode"] == "paper"
@@ -139,8 +139,8 @@ def test_bad_requests_get_clear_errors(tab):
                           ({"sampels": 3}, "unknown setting")):
         response = client.post("/ays/v1/optimize", json=body)
         assert response.status_code == 422 and message in response.json()["detail"], body
-    assert client.post("/ays/v1/optimize/resume").status_code == 422  # nothing to resume
-    assert client.post("/ays/v1/optimize/stop").json()["state"] == "idle"
+    assert client.post("/ays/v1/optimize/resume", json={}).status_code == 422  # nothing to resume
+    assert client.post("/ays/v1/optimize/stop", json={}).json()["state"] == "idle"
 
     tab.shared.sd_model = tiny_checkpoint(sha256=None)
     checkpoint, status, *_ = tab.ays.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
@@ -188,3 +188,57 @@ def test_guidance_mixes_the_conditional_and_unconditional_predictions(tab):
     assert not torch.allclose(conditional, unconditional)
     torch.testing.assert_close(predict("a cat", 5.0), unconditional + 5.0 * (conditional - unconditional),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_forge_runs_on_its_loaded_unet_model_with_progress_stop_and_resume(tmp_path, monkeypatch):
+    """Forge's engine (no CompVis interface): the job drives forge_objects.unet.model itself,
+    asks Forge's memory manager to keep it loaded, stops, resumes and publishes like A1111."""
+    monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "registry"))
+    engine = forge_style_engine()
+    engine.sd_checkpoint_info = harness.checkpoint_info(SHA, "forge.safetensors")
+    webui = harness.start_webui(sd_model=engine, extension_script=TAB_SCRIPT)
+    from modules import sd_models
+
+    reloads = []
+    sd_models.forge_model_reload = lambda: reloads.append(1)  # Forge loads the checkpoint on first use
+    try:
+        job = webui.ays.JOB = job_for(tmp_path / "job")
+        kmodel = engine.forge_objects.unet.model
+        original = kmodel.apply_model
+
+        def apply_then_stop(*args, **kwargs):  # press "Stop" once an iteration is saved
+            if len(job.history()) >= 1 and job.status()["state"] == "running":
+                job.stop()
+            return original(*args, **kwargs)
+
+        kmodel.apply_model = apply_then_stop
+        client = client_for(webui)
+        assert client.post("/ays/v1/optimize", json={**QUICK, "mode": "paper", "samples": 8}).status_code == 200
+        assert job.wait(600)
+        status = client.get("/ays/v1/optimize").json()
+        assert status["state"] == "stopped" and status["resumable"] and status["history"]
+        assert webui.shared.state.sampling_step == status["evaluations"] > 0  # the WebUI's progress fields
+        kmodel.apply_model = original
+
+        assert client.post("/ays/v1/optimize/resume", json={}).status_code == 200
+        assert job.wait(600)
+        status = client.get("/ays/v1/optimize").json()
+        assert status["state"] == "done", status["message"]
+        assert status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
+        assert kmodel.crossattn_seen  # the engine's own UNet model did the work
+        from backend import memory_management
+
+        assert memory_management.loaded and all(models == [engine.forge_objects.unet] for models in memory_management.loaded)
+        assert webui.shared.state.jobs_run == ["ays_optimize", "ays_optimize"]
+        assert reloads == [1, 1]  # start and resume each made sure the selected checkpoint was loaded
+
+    finally:
+        webui.ays.JOB.stop()
+        webui.ays.JOB.wait(60)
+        harness.stop_webui()
+    webui = harness.start_webui(sd_model=engine)  # the next generation, with the scheduler script
+    try:
+        p = webui.processing.StableDiffusionProcessing(scheduler="AYS", steps=3)
+        assert f"AYS schedule: sd15-{SHA[:10]}@v1" in webui.processing.process_images(p).infotext
+    finally:
+        harness.stop_webui()

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from ays_core.registry import RegistrySet, load_schedule, new_schedule_doc
-from by_hand import PUBLISHED_SD15, PUBLISHED_SDXL, SHIPPED_VS_PUBLISHED, sampling_sigmas
+from by_hand import PUBLISHED_SD15, PUBLISHED_SDXL, sampling_sigmas
 from webui_stub import webui_harness as harness
 
 REPO = harness.REPO
-SD15 = load_schedule(REPO / "registry" / "sd15" / "v1.json").sigmas
-SDXL = load_schedule(REPO / "registry" / "sdxl" / "v1.json").sigmas
+SD15 = load_schedule(REPO / "registry" / "sd15" / "v2.json").sigmas
+SDXL = load_schedule(REPO / "registry" / "sdxl" / "v2.json").sigmas
 SHA = "ab" * 32
 pytestmark = pytest.mark.usefixtures("no_env_registry")
 
@@ -43,9 +43,8 @@ def expected(w, stored, steps, convention="ays"):
 
 
 def assert_sdxl_at_10_steps(sigmas):
-    """The shipped SDXL list (its sigma_min replaced by 0), which is the paper's."""
-    np.testing.assert_allclose(sigmas[:-1].numpy(), SDXL[:-1], rtol=5e-5)
-    np.testing.assert_allclose(sigmas[:-1].numpy(), PUBLISHED_SDXL[:-1], rtol=SHIPPED_VS_PUBLISHED["sdxl"])
+    """The shipped SDXL list (its sigma_min replaced by 0), which is the paper's published one exactly."""
+    assert torch.equal(sigmas, torch.tensor(PUBLISHED_SDXL[:-1] + (0.0,), dtype=torch.float32))
 
 
 def generate(w, **fields):
@@ -117,10 +116,8 @@ def test_txt2img_uses_the_family_schedule_resampled_to_the_steps(webui, steps):
     used = processed.first_pass_sigmas
     assert len(used) == steps + 1 and used[-1] == 0
     torch.testing.assert_close(used, expected(webui, SD15, steps))
-    if steps == 10:  # the shipped list, its final sigma_min replaced by 0 (up to the float32
-        # model table's ends, which the schedule is rescaled onto): the paper's
-        np.testing.assert_allclose(used[:-1].numpy(), SD15[:-1], rtol=5e-5)
-        np.testing.assert_allclose(used[:-1].numpy(), PUBLISHED_SD15[:-1], rtol=SHIPPED_VS_PUBLISHED["sd15"])
+    if steps == 10:  # the paper's published list exactly, its final sigma_min replaced by 0
+        assert torch.equal(used, torch.tensor(PUBLISHED_SD15[:-1] + (0.0,), dtype=torch.float32))
     if steps == 20:  # every other point a shipped one, the others the geometric means of their neighbours
         np.testing.assert_allclose(used[:-1:2].numpy(), SD15[:-1], rtol=5e-5)
         np.testing.assert_allclose(used[1:-1:2].numpy(), np.sqrt(SD15[:-1] * SD15[1:]), rtol=5e-5)
@@ -151,14 +148,14 @@ def test_hires_fix_gets_its_own_schedule_through_the_webui_truncation(webui):
     torch.testing.assert_close(processed.first_pass_sigmas, expected(webui, SD15, 20))
     total = int(10 / 0.5)
     torch.testing.assert_close(processed.hires_sigmas, expected(webui, SD15, total)[total - 10:])
-    assert infotext_params(processed)["AYS schedule"] == "sd15@v1"
+    assert infotext_params(processed)["AYS schedule"] == "sd15@v2"
 
 
 def test_hires_only_ays_is_recorded_too(webui):
     _, processed = generate(webui, scheduler="Karras", steps=12, enable_hr=True, hr_scheduler="AYS",
                             denoising_strength=0.7)
     params = infotext_params(processed)
-    assert params["Schedule type"] == "Karras" and params["AYS schedule"] == "sd15@v1"
+    assert params["Schedule type"] == "Karras" and params["AYS schedule"] == "sd15@v2"
     total = int(12 / 0.7)
     torch.testing.assert_close(processed.hires_sigmas, expected(webui, SD15, total)[total - 12:])
 
@@ -167,7 +164,7 @@ def test_hires_checkpoint_of_another_family_is_recorded_separately(webui):
     _, processed = generate(webui, scheduler="AYS", steps=10, enable_hr=True, denoising_strength=0.5,
                             hr_sd_model=harness.FakeSDModel("sdxl"))
     params = infotext_params(processed)
-    assert (params["AYS schedule"], params["Hires AYS schedule"]) == ("sd15@v1", "sdxl@v1")
+    assert (params["AYS schedule"], params["Hires AYS schedule"]) == ("sd15@v2", "sdxl@v2")
     np.testing.assert_allclose(processed.hires_sigmas.numpy(), expected(webui, SDXL, 20)[10:].numpy(), rtol=1e-6)
 
 
@@ -186,14 +183,19 @@ def test_user_sigma_range_is_respected(webui):
     torch.testing.assert_close(used, torch.tensor(sampling_sigmas(SD15, 8, 0.1, 10.0), dtype=torch.float32))
 
 
-def test_a1111_convention_setting_matches_the_builtin_scheduler(webui):
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_a1111_convention_setting_is_the_builtin_scheduler_bit_for_bit(webui, family):
+    """The stand-in's "Align Your Steps" is the WebUI's formula with the published lists typed in
+    (tests/webui_stub/modules/sd_schedulers.py), independent of registry/ and ays_core.interp."""
+    webui.shared.sd_model = harness.FakeSDModel(family)
     webui.shared.opts.set("ays_a1111_convention", True)
-    _, ours = generate(webui, scheduler="AYS", steps=15)
-    _, builtin = generate(webui, scheduler="Align Your Steps", steps=15)
-    torch.testing.assert_close(ours.first_pass_sigmas, expected(webui, SD15, 15, convention="a1111"))
-    # the built-in list is rounded to 3 decimals; otherwise the same convention
-    torch.testing.assert_close(ours.first_pass_sigmas, builtin.first_pass_sigmas, rtol=2e-3, atol=1e-3)
+    for steps in range(1, 151):
+        _, ours = generate(webui, scheduler="AYS", steps=steps)
+        _, builtin = generate(webui, scheduler="Align Your Steps", steps=steps)
+        assert torch.equal(ours.first_pass_sigmas, builtin.first_pass_sigmas), steps
     assert infotext_params(ours)["AYS A1111 convention"] == "True"
+    torch.testing.assert_close(ours.first_pass_sigmas, expected(webui, SD15 if family == "sd15" else SDXL, 150,
+                                                                convention="a1111"))
 
 
 # ---------------------------------------------------------------- which schedule
@@ -203,7 +205,7 @@ def test_sdxl_checkpoint_gets_the_sdxl_schedule():
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
         assert_sdxl_at_10_steps(processed.first_pass_sigmas)
-        assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
+        assert infotext_params(processed)["AYS schedule"] == "sdxl@v2"
     finally:
         harness.stop_webui()
 
@@ -213,8 +215,8 @@ def test_sd2_v_prediction_gets_a_warned_fallback_not_silent_sd15(capsys):
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
         warning = capsys.readouterr().err
-        assert "AYS:" in warning and "sd2" in warning and "v-prediction" in warning and "sd15@v1" in warning
-        assert infotext_params(processed)["AYS schedule"] == "sd15@v1"
+        assert "AYS:" in warning and "sd2" in warning and "v-prediction" in warning and "sd15@v2" in warning
+        assert infotext_params(processed)["AYS schedule"] == "sd15@v2"
         generate(webui, scheduler="AYS", steps=10)
         assert capsys.readouterr().err == ""  # once, not per generation
     finally:
@@ -250,13 +252,13 @@ def test_checkpoint_schedule_wins_by_sha256_then_shorthash(tmp_path, capsys):
 
 
 def test_pinned_schedule_setting(webui, capsys):
-    webui.shared.opts.set("ays_schedule", "sdxl@v1")
+    webui.shared.opts.set("ays_schedule", "sdxl@v2")
     _, processed = generate(webui, scheduler="AYS", steps=10)
     assert_sdxl_at_10_steps(processed.first_pass_sigmas)
     webui.shared.opts.set("ays_schedule", "nope@v9")
     _, processed = generate(webui, scheduler="AYS", steps=10)
     assert "nope@v9" in capsys.readouterr().err
-    assert infotext_params(processed)["AYS schedule"] == "sd15@v1"
+    assert infotext_params(processed)["AYS schedule"] == "sd15@v2"
 
 
 def test_new_published_version_is_picked_up_without_restart(tmp_path, webui):
@@ -264,10 +266,10 @@ def test_new_published_version_is_picked_up_without_restart(tmp_path, webui):
     publish(root, "sd15", np.geomspace(14.6146412293, 0.0291671582, 11))
     webui.shared.opts.set("ays_registry_dirs", str(root))
     _, first = generate(webui, scheduler="AYS", steps=10)
-    assert infotext_params(first)["AYS schedule"] == "sd15@v2"  # v1 is the shipped one
+    assert infotext_params(first)["AYS schedule"] == "sd15@v3"  # v1 and v2 are the shipped ones
     publish(root, "sd15", np.geomspace(14.6146412293, 0.0291671582, 21))
     _, second = generate(webui, scheduler="AYS", steps=10)
-    assert infotext_params(second)["AYS schedule"] == "sd15@v3"
+    assert infotext_params(second)["AYS schedule"] == "sd15@v4"
 
 
 def test_xyz_grid_cells_sharing_extra_params_each_record_their_own_schedule(webui):
@@ -276,7 +278,7 @@ def test_xyz_grid_cells_sharing_extra_params_each_record_their_own_schedule(webu
     import copy
 
     base = webui.processing.StableDiffusionProcessing(scheduler="AYS", steps=10)
-    cells = [("AYS", harness.FakeSDModel("sdxl"), "sdxl@v1"), ("AYS", harness.FakeSDModel("sd15"), "sd15@v1"),
+    cells = [("AYS", harness.FakeSDModel("sdxl"), "sdxl@v2"), ("AYS", harness.FakeSDModel("sd15"), "sd15@v2"),
              ("Karras", harness.FakeSDModel("sd15"), None)]
     for scheduler, model, ref in cells:
         webui.shared.sd_model = model
@@ -291,22 +293,61 @@ def test_xyz_grid_cells_sharing_extra_params_each_record_their_own_schedule(webu
 def test_pasting_the_infotext_restores_the_schedule_version(tmp_path, webui):
     _, original = generate(webui, scheduler="AYS", steps=10)
     params = infotext_params(original)
-    assert params["Schedule type"] == "AYS" and params["AYS schedule"] == "sd15@v1"
+    assert params["Schedule type"] == "AYS" and params["AYS schedule"] == "sd15@v2"
 
-    # later the user publishes a better sd15 schedule: automatic now picks v2 ...
+    # later the user publishes a better sd15 schedule: automatic now picks v3 ...
     publish(tmp_path / "user-registry", "sd15", np.geomspace(14.6146412293, 0.0291671582, 11))
     webui.shared.opts.set("ays_registry_dirs", str(tmp_path / "user-registry"))
     _, later = generate(webui, scheduler="AYS", steps=10)
-    assert infotext_params(later)["AYS schedule"] == "sd15@v2"
+    assert infotext_params(later)["AYS schedule"] == "sd15@v3"
 
-    # ... but pasting the old infotext pins sd15@v1 for that generation (override settings)
+    # ... but pasting the old infotext pins sd15@v2 for that generation (override settings)
     overrides = webui.infotext_utils.get_override_settings(params)
-    assert ("AYS schedule", "ays_schedule", "sd15@v1") in overrides
+    assert ("AYS schedule", "ays_schedule", "sd15@v2") in overrides
     _, pasted = generate(webui, scheduler=webui.sd_samplers.get_scheduler_from_infotext(params), steps=10,
                          override_settings={setting: value for _, setting, value in overrides})
     torch.testing.assert_close(pasted.first_pass_sigmas, original.first_pass_sigmas)
-    assert infotext_params(pasted)["AYS schedule"] == "sd15@v1"
+    assert infotext_params(pasted)["AYS schedule"] == "sd15@v2"
     assert webui.shared.opts.ays_schedule == "Automatic"  # the override was for that generation only
+
+
+def test_infotexts_naming_sd15_v1_keep_their_sigmas(webui):
+    """sd15@v1 (SD's noise table read at the published timesteps) stays in the registry: an image
+    made before the published sigmas shipped as v2 is reproduced by pasting its infotext."""
+    params = webui.infotext_utils.parse_generation_parameters("Steps: 10, Sampler: Euler, Schedule type: AYS, "
+                                                              "AYS schedule: sd15@v1")
+    overrides = {setting: value for _, setting, value in webui.infotext_utils.get_override_settings(params)}
+    _, pasted = generate(webui, scheduler="AYS", steps=10, override_settings=overrides)
+    v1 = load_schedule(REPO / "registry" / "sd15" / "v1.json").sigmas
+    torch.testing.assert_close(pasted.first_pass_sigmas, expected(webui, v1, 10))
+    assert pasted.first_pass_sigmas[2].item() == pytest.approx(3.8636746, rel=1e-6)  # not the published 3.861
+    assert infotext_params(pasted)["AYS schedule"] == "sd15@v1"
+
+
+def test_pasting_the_infotext_restores_the_hires_schedule_too(tmp_path, webui):
+    hires_model = harness.FakeSDModel("sdxl")
+    fields = {"scheduler": "AYS", "steps": 10, "enable_hr": True, "denoising_strength": 0.5}
+    _, original = generate(webui, hr_sd_model=hires_model, **fields)
+    params = infotext_params(original)
+    first_ref, hires_ref = params["AYS schedule"], params["Hires AYS schedule"]
+    assert first_ref.startswith("sd15@") and hires_ref.startswith("sdxl@")
+
+    # a newer sdxl schedule appears: automatic now gives the hires pass other sigmas ...
+    newer = publish(tmp_path / "user-registry", "sdxl", np.geomspace(14.6146412293, 0.0291671582, 11), family="sdxl")
+    webui.shared.opts.set("ays_registry_dirs", str(tmp_path / "user-registry"))
+    webui.shared.sd_model = harness.FakeSDModel("sd15")
+    _, later = generate(webui, hr_sd_model=hires_model, **fields)
+    assert infotext_params(later)["Hires AYS schedule"] == newer.ref
+    assert not torch.equal(later.hires_sigmas, original.hires_sigmas)
+
+    # ... pasting the old infotext pins both passes to what they used
+    overrides = {setting: value for _, setting, value in webui.infotext_utils.get_override_settings(params)}
+    assert overrides["ays_schedule"] == first_ref and overrides["ays_hires_schedule"] == hires_ref
+    webui.shared.sd_model = harness.FakeSDModel("sd15")
+    _, pasted = generate(webui, hr_sd_model=hires_model, override_settings=overrides, **fields)
+    torch.testing.assert_close(pasted.hires_sigmas, original.hires_sigmas)
+    torch.testing.assert_close(pasted.first_pass_sigmas, original.first_pass_sigmas)
+    assert infotext_params(pasted)["Hires AYS schedule"] == hires_ref
 
 
 # ---------------------------------------------------------------- never break the WebUI
@@ -335,7 +376,7 @@ def test_no_readable_registry_at_all_uses_the_builtin_family_schedule(tmp_path, 
     try:
         _, processed = generate(webui, scheduler="AYS", steps=10)
         assert_sdxl_at_10_steps(processed.first_pass_sigmas)
-        assert "built-in sdxl@v1" in capsys.readouterr().err
+        assert "built-in sdxl@v2" in capsys.readouterr().err
     finally:
         harness.stop_webui()
 
@@ -356,7 +397,7 @@ def test_settings_section(webui):
         assert labels[key].section == ("ays", "AYS")
     assert labels["ays_schedule"].infotext == "AYS schedule"
     choices = labels["ays_schedule"].component_args()["choices"]
-    assert choices[0] == "Automatic" and {"sd15@v1", "sdxl@v1", "svd@v1"} <= set(choices)
+    assert choices[0] == "Automatic" and {"sd15@v2", "sdxl@v2", "svd@v1"} <= set(choices)
     assert webui.shared.opts.ays_a1111_convention is False
 
 
@@ -378,7 +419,7 @@ def test_legacy_sigmas_for_txt2img_img2img_and_hires(legacy_webui):
     torch.testing.assert_close(processed.first_pass_sigmas, expected(legacy_webui, SD15, 20))
     total = int(8 / 0.4)
     torch.testing.assert_close(processed.hires_sigmas, expected(legacy_webui, SD15, total)[total - 8:])
-    assert infotext_params(processed)["AYS schedule"] == "sd15@v1"
+    assert infotext_params(processed)["AYS schedule"] == "sd15@v2"
     _, processed = generate(legacy_webui, sampler_name="Euler AYS", scheduler=None, steps=20, is_img2img=True,
                             denoising_strength=0.6)
     torch.testing.assert_close(processed.first_pass_sigmas, expected(legacy_webui, SD15, 20)[20 - 12 - 1:])
@@ -391,9 +432,9 @@ def test_legacy_sigmas_for_txt2img_img2img_and_hires(legacy_webui):
 def test_nowebui_api_override_of_the_pinned_schedule():
     webui = harness.start_webui(ui=False)  # --nowebui: no settings UI is ever built
     try:
-        _, processed = generate(webui, scheduler="AYS", steps=10, override_settings={"ays_schedule": "sdxl@v1"})
+        _, processed = generate(webui, scheduler="AYS", steps=10, override_settings={"ays_schedule": "sdxl@v2"})
         assert_sdxl_at_10_steps(processed.first_pass_sigmas)
-        assert infotext_params(processed)["AYS schedule"] == "sdxl@v1"
+        assert infotext_params(processed)["AYS schedule"] == "sdxl@v2"
     finally:
         harness.stop_webui()
 
@@ -408,10 +449,10 @@ def test_api_routes_with_nowebui(webui):
 
     listing = client.get("/ays/v1/schedules").json()
     refs = [s["ref"] for s in listing["schedules"]]
-    assert {"sd15@v1", "sdxl@v1", "svd@v1", "deepfloyd-if-1@v1"} <= set(refs)
+    assert {"sd15@v2", "sdxl@v2", "svd@v1", "deepfloyd-if-1@v1"} <= set(refs)
 
     current = client.get("/ays/v1/schedule", params={"steps": 20}).json()
-    assert current["schedule"] == "sd15@v1" and len(current["sigmas"]) == 21
+    assert current["schedule"] == "sd15@v2" and len(current["sigmas"]) == 21
     np.testing.assert_allclose(current["sigmas"], expected(webui, SD15, 20).numpy(), rtol=1e-6)
     tail = client.get("/ays/v1/schedule", params={"steps": 20, "denoise": 0.5}).json()
     np.testing.assert_allclose(tail["sigmas"], current["sigmas"][-11:], rtol=1e-12)

@@ -36,7 +36,7 @@ def test_family_candidates(model, candidates):
     assert family_candidates(model) == candidates
 
 
-@pytest.mark.parametrize("family, ref", [("sd15", "sd15@v1"), ("sdxl", "sdxl@v1"), ("svd", "svd@v1"),
+@pytest.mark.parametrize("family, ref", [("sd15", "sd15@v2"), ("sdxl", "sdxl@v2"), ("svd", "svd@v1"),
                                          ("deepfloyd-if", "deepfloyd-if-1@v1")])
 def test_exact_family_match_has_no_warning(shipped, family, ref):
     prediction = "edm" if family == "svd" else "eps"
@@ -45,10 +45,10 @@ def test_exact_family_match_has_no_warning(shipped, family, ref):
 
 
 @pytest.mark.parametrize("model, ref, words", [
-    (ModelInfo("sd2", "v", name="v2-1_768.safetensors"), "sd15@v1", ["v2-1_768", "sd2", "v-prediction"]),
-    (ModelInfo("sdxl", "v"), "sdxl@v1", ["sdxl", "v-prediction", "eps-prediction"]),
-    (ModelInfo("flux", "flow"), "sd15@v1", ["flux", "flow-prediction", "rescaled"]),
-    (ModelInfo(None, None, name="odd.ckpt"), "sd15@v1", ["cannot tell the family", "odd.ckpt"]),
+    (ModelInfo("sd2", "v", name="v2-1_768.safetensors"), "sd15@v2", ["v2-1_768", "sd2", "v-prediction"]),
+    (ModelInfo("sdxl", "v"), "sdxl@v2", ["sdxl", "v-prediction", "eps-prediction"]),
+    (ModelInfo("flux", "flow"), "sd15@v2", ["flux", "flow-prediction", "rescaled"]),
+    (ModelInfo(None, None, name="odd.ckpt"), "sd15@v2", ["cannot tell the family", "odd.ckpt"]),
 ])
 def test_a_schedule_not_made_for_the_model_always_warns(shipped, model, ref, words):
     choice = choose_schedule(shipped, model)
@@ -63,17 +63,17 @@ def test_checkpoint_schedule_by_sha256_or_shorthash_beats_family(tmp_path):
                   ModelInfo("sdxl", "eps", sha256=SHA)):
         choice = choose_schedule(registries, model)
         assert (choice.ref, choice.how, choice.warning) == ("my-model@v1", "checkpoint", None)
-    assert choose_schedule(registries, ModelInfo("sd15", "eps", sha256="ef" * 32)).ref == "sd15@v1"
+    assert choose_schedule(registries, ModelInfo("sd15", "eps", sha256="ef" * 32)).ref == "sd15@v2"
 
 
 def test_checkpoint_schedule_is_not_used_as_the_family_schedule(tmp_path):
     publish(tmp_path, "someone-elses", sha256=SHA)
-    assert choose_schedule(RegistrySet([tmp_path, SHIPPED]), ModelInfo("sd15", "eps")).ref == "sd15@v1"
+    assert choose_schedule(RegistrySet([tmp_path, SHIPPED]), ModelInfo("sd15", "eps")).ref == "sd15@v2"
 
 
 def test_user_family_schedule_shadows_the_shipped_one(tmp_path):
     publish(tmp_path, "sd15")
-    assert choose_schedule(RegistrySet([tmp_path, SHIPPED]), ModelInfo("sd15", "eps")).ref == "sd15@v2"
+    assert choose_schedule(RegistrySet([tmp_path, SHIPPED]), ModelInfo("sd15", "eps")).ref == "sd15@v3"
 
 
 def test_v_prediction_family_schedule_is_preferred(tmp_path):
@@ -82,7 +82,7 @@ def test_v_prediction_family_schedule_is_preferred(tmp_path):
     assert (choice.ref, choice.warning) == ("sd2-v@v1", None)
 
 
-@pytest.mark.parametrize("pin, ref", [("sdxl", "sdxl@v1"), ("sdxl@v1", "sdxl@v1"), ("sdxl@1", "sdxl@v1")])
+@pytest.mark.parametrize("pin, ref", [("sdxl", "sdxl@v2"), ("sdxl@v2", "sdxl@v2"), ("sdxl@1", "sdxl@v1")])
 def test_pin_overrides_the_lookup(shipped, pin, ref):
     choice = choose_schedule(shipped, ModelInfo("sd15", "eps"), pin=pin)
     assert (choice.ref, choice.how, choice.warning) == (ref, "pinned", None)
@@ -91,7 +91,7 @@ def test_pin_overrides_the_lookup(shipped, pin, ref):
 @pytest.mark.parametrize("pin", ["sdxl@v9", "nothing-here", "Not An Id!"])
 def test_unresolvable_pin_falls_back_with_a_warning(shipped, pin):
     choice = choose_schedule(shipped, ModelInfo("sd15", "eps"), pin=pin)
-    assert choice.ref == "sd15@v1" and pin in choice.warning
+    assert choice.ref == "sd15@v2" and pin in choice.warning
 
 
 @pytest.mark.parametrize("value, pin", [("", None), (None, None), ("Automatic", None), (" none ", None),
@@ -113,27 +113,27 @@ def test_selector_caches_until_a_registry_changes(tmp_path):
     roots = [str(tmp_path), SHIPPED]
     model = ModelInfo("sd15", "eps")
     first = selector.choose(roots, model)
-    assert selector.choose(roots, model) is first and first.ref == "sd15@v1"
+    assert selector.choose(roots, model) is first and first.ref == "sd15@v2"
     publish(tmp_path, "sd15")
-    assert selector.choose(roots, model).ref == "sd15@v2"
+    assert selector.choose(roots, model).ref == "sd15@v3"
 
 
 def test_selector_rechecks_folders_at_most_every_recheck_s(tmp_path):
     selector = Selector(recheck_s=3600)
     roots = [str(tmp_path), SHIPPED]
     model = ModelInfo("sd15", "eps")
-    assert selector.choose(roots, model).ref == "sd15@v1"
-    publish(tmp_path, "sd15")
-    assert selector.choose(roots, model).ref == "sd15@v1"  # cached: no file-system check yet
-    selector.invalidate()
     assert selector.choose(roots, model).ref == "sd15@v2"
+    publish(tmp_path, "sd15")
+    assert selector.choose(roots, model).ref == "sd15@v2"  # cached: no file-system check yet
+    selector.invalidate()
+    assert selector.choose(roots, model).ref == "sd15@v3"
 
 
 def test_selector_without_any_registry_uses_the_builtin_schedules(tmp_path):
     selector = Selector()
     choice = selector.choose([str(tmp_path / "nothing")], ModelInfo("sdxl", "eps"))
-    assert choice.how == "builtin" and choice.ref == "sdxl@v1" and "built-in" in choice.warning
-    shipped_sdxl = RegistrySet([SHIPPED]).get("sdxl", 1).sigmas
+    assert choice.how == "builtin" and choice.ref == "sdxl@v2" and "built-in" in choice.warning
+    shipped_sdxl = RegistrySet([SHIPPED]).get("sdxl", 2).sigmas
     np.testing.assert_array_equal(choice.schedule.sigmas, shipped_sdxl)
     assert selector.missing_roots([str(tmp_path / "nothing")]) == [str(tmp_path / "nothing")]
 
@@ -145,5 +145,5 @@ def test_unreadable_registry_folder_does_not_raise(tmp_path):
     selector = Selector()
     roots = [str(not_a_folder), str(tmp_path / "user"), SHIPPED]
     choice = selector.choose(roots, ModelInfo("sd15", "eps"))
-    assert (choice.ref, choice.how) == ("sd15@v2", "family")
+    assert (choice.ref, choice.how) == ("sd15@v3", "family")
     assert selector.missing_roots(roots) == [str(not_a_folder)]

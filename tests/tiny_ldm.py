@@ -8,6 +8,7 @@ optimizer's model adapters, data sources and WebUI tab.
   get_first_stage_encoding), standing in for the WebUI's loaded shared.sd_model.
 """
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,57 @@ class TinyCompVisModel(nn.Module):
 
     def get_first_stage_encoding(self, encoded):
         return encoded * self.scale_factor * 5
+
+
+class ForgeStylePredictor(nn.Module):
+    """Forge's backend/modules/k_prediction.Prediction as the extension reads it: the ascending
+    noise table `sigmas`, `prediction_type`, and sigma -> nearest training timestep."""
+
+    def __init__(self, alphas_cumprod, prediction_type="epsilon"):
+        super().__init__()
+        self.prediction_type = prediction_type
+        sigmas = ((1 - alphas_cumprod.double()) / alphas_cumprod.double()).sqrt()
+        self.register_buffer("sigmas", sigmas.float())
+        self.register_buffer("log_sigmas", sigmas.log().float())
+
+    def timestep(self, sigma):
+        return (sigma.log()[None, :] - self.log_sigmas[:, None]).abs().argmin(dim=0).view(sigma.shape)
+
+
+class ForgeStyleUNetModel(nn.Module):
+    """Forge's backend/modules/k_model.KModel around a CompVis-style network: apply_model takes
+    k-diffusion sigmas (x = x0 + sigma * eps) and returns x0, scaling the input and quantizing the
+    timestep with its predictor, as Forge's samplers call it."""
+
+    def __init__(self, network, prediction_type="epsilon"):
+        super().__init__()
+        self.diffusion_model = network
+        self.predictor = ForgeStylePredictor(network.alphas_cumprod, prediction_type)
+        self.crossattn_seen = []
+
+    def apply_model(self, x, t, c_crossattn=None, **extra):
+        sigma = t.view(-1, 1, 1, 1)
+        self.crossattn_seen.append(c_crossattn.shape)
+        out = self.diffusion_model.apply_model(x / (sigma ** 2 + 1) ** 0.5, self.predictor.timestep(t).float(), c_crossattn)
+        if self.predictor.prediction_type == "v_prediction":
+            return x / (sigma ** 2 + 1) - out * sigma / (sigma ** 2 + 1) ** 0.5
+        return x - out * sigma
+
+
+def forge_style_engine(network=None, prediction_type="epsilon"):
+    """Forge's loaded SD1.5 engine (backend/diffusion_engine/sd15.py) as the extension sees it:
+    forge_objects.unet.model (the UNet model above), get_learned_conditioning, encode_first_stage
+    (latents already scaled), first_stage_model None, the legacy is_sd* flags, and no
+    alphas_cumprod / apply_model / parameterization of its own."""
+    network = network or TinyCompVisModel()
+    unet_patcher = types.SimpleNamespace(model=ForgeStyleUNetModel(network, prediction_type))
+    engine = types.SimpleNamespace(
+        forge_objects=types.SimpleNamespace(unet=unet_patcher), first_stage_model=None,
+        is_sd1=True, is_sd2=False, is_sdxl=False, is_sd3=False,
+        get_learned_conditioning=network.get_learned_conditioning,
+        encode_first_stage=lambda images: network.get_first_stage_encoding(network.encode_first_stage(images)),
+        get_first_stage_encoding=lambda latents: latents)
+    return engine
 
 
 def write_images(folder, count, size=16, captions=True, seed=0):

@@ -19,8 +19,9 @@ def add_parser(subparsers, common):
                    help="ays: resample to N+1 points and end in 0 (default, reproduces the paper's lists); "
                         "a1111: resample to N points and append 0, as AUTOMATIC1111's built-in Align Your Steps")
     p.add_argument("--sigma-min", type=float, metavar="S",
-                   help="rescale a stored schedule (log-affinely) to end here; for a baseline: its lower end "
-                        "(default SD's 0.0292)")
+                   help="rescale a stored schedule (log-affinely) to end here (within 1%% of the stored end, a "
+                        "rounding such as SD's 0.0291675 vs the published 0.029, it stays as stored); for a "
+                        "baseline: its lower end (default SD's 0.0292)")
     p.add_argument("--sigma-max", type=float, metavar="S",
                    help="rescale a stored schedule to start here; for a baseline: its upper end (default SD's 14.6146)")
     p.add_argument("--format", choices=("text", "json"), default="text",

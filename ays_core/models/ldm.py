@@ -2,11 +2,17 @@
 
 The model is anything with the CompVis LatentDiffusion interface the WebUI's samplers use:
 `alphas_cumprod` (one per training timestep), `parameterization` ("eps" or "v"),
-`apply_model(x, t, cond)` and `get_learned_conditioning(prompts)`. The WebUI's loaded
+`apply_model(x, t, cond)` and `get_learned_conditioning(prompts)`. AUTOMATIC1111's loaded
 `shared.sd_model` has it; `diffusers_adapter.DiffusersLatentModel` gives a diffusers pipeline the
 same shape. We wrap it with k-diffusion's own external wrappers (CompVisDenoiser for eps,
 CompVisVDenoiser for v), so sigmas, timesteps and scalings are exactly the ones the WebUI samples
 with, and add classifier-free guidance.
+
+Forge's loaded model (a ForgeDiffusionEngine) has no such interface; its UNet patcher holds a
+k-diffusion-style model instead (`forge_objects.unet.model`: `apply_model(x, sigma, c_crossattn=,
+y=)` returns x0, `predictor` holds the noise table and the prediction type). ForgeUNet calls that
+object itself, the path Forge samples through, with the engine's own text conditioning; nothing is
+copied and no Forge module is imported here.
 
 Conditioning: the denoiser holds a bank of encoded prompts; each sample carries the index of its
 prompt (`cond_index`, passed by the KLUB estimator alongside x0). Without an index, row i of a
@@ -18,6 +24,7 @@ from ..errors import AYSError
 from ..settings import DEFAULT_CFG_SCALE, check_cfg_scale
 
 PREDICTIONS = ("eps", "v")
+FORGE_PREDICTIONS = {"epsilon": "eps", "v_prediction": "v"}  # Forge's predictor.prediction_type
 
 
 def _kdiffusion_external():
@@ -84,6 +91,43 @@ def guess_family(cond, prediction):
     return family + ("-v" if prediction == "v" and family != "sd15" else "")
 
 
+def forge_unet_model(model):
+    """Forge's k-diffusion-style UNet model of an engine (forge_objects.unet.model), else None."""
+    unet = getattr(getattr(model, "forge_objects", None), "unet", None)
+    kmodel = getattr(unet, "model", None)
+    return kmodel if getattr(kmodel, "predictor", None) is not None else None
+
+
+class ForgeUNet:
+    """Forge's UNet model called as LatentDiffusionDenoiser calls k-diffusion's wrappers:
+    `(x, sigma, cond=...) -> x0` with the ascending noise table `sigmas` on the model's device.
+    Conditioning is what the engine's get_learned_conditioning returns: a tensor (SD1/SD2) or
+    {"crossattn", "vector"} (SDXL), handed over as Forge's sampler hands it (c_crossattn, y).
+    `before_forward`, when set (the WebUI adapter), runs before each call: Forge's memory manager
+    may have moved the UNet off the GPU to encode prompts."""
+
+    def __init__(self, kmodel):
+        kind = kmodel.predictor.prediction_type
+        if kind not in FORGE_PREDICTIONS:
+            raise AYSError(f"this model predicts {kind!r}; AYS optimizes eps and v models (SD 1.x/2.x/XL)")
+        self.kmodel = kmodel
+        self.prediction = FORGE_PREDICTIONS[kind]
+        self.before_forward = None
+
+    @property
+    def sigmas(self):
+        return self.kmodel.predictor.sigmas
+
+    def __call__(self, x, sigma, cond):
+        if self.before_forward is not None:
+            self.before_forward()
+        extra = {}
+        if isinstance(cond, dict):
+            extra = {"y": cond["vector"]} if "vector" in cond else {}
+            cond = cond["crossattn"]
+        return self.kmodel.apply_model(x, sigma, c_crossattn=cond, **extra)
+
+
 class LatentDiffusionDenoiser:
     """D(x, sigma, cond_index=None) -> x0 for a latent diffusion model with classifier-free guidance.
 
@@ -91,19 +135,11 @@ class LatentDiffusionDenoiser:
     float32 whatever the model runs in (fp16/bf16 models run under autocast on the GPU)."""
 
     def __init__(self, model, prompts=("",), negative_prompt="", cfg_scale=DEFAULT_CFG_SCALE, info=None):
-        prediction = getattr(model, "parameterization", "eps")
-        if prediction not in PREDICTIONS:
-            raise AYSError(f"unsupported model parameterization {prediction!r}; AYS handles eps and v")
-        for needed in ("alphas_cumprod", "apply_model", "get_learned_conditioning"):
-            if getattr(model, needed, None) is None:
-                raise AYSError(f"the model has no {needed}: not a latent diffusion model AYS can drive "
-                               "(SD 1.x/2.x/XL as AUTOMATIC1111 or diffusers load them)")
-        external = _kdiffusion_external()
-        wrapper = external.CompVisVDenoiser if prediction == "v" else external.CompVisDenoiser
         self.model = model
-        self.wrapped = wrapper(model)
-        self.prediction = prediction
-        self.dtype = model_dtype(model)
+        self.wrapped = self.wrap(model)
+        prediction = self.prediction
+        # Forge's UNet model casts to its own computation dtype: no autocast around it
+        self.dtype = torch.float32 if isinstance(self.wrapped, ForgeUNet) else model_dtype(model)
         table = self.wrapped.sigmas.detach().double().cpu()
         if not torch.isfinite(table).all() or (table <= 0).any():
             raise AYSError("the model's noise table has a zero or infinite sigma (zero-terminal-SNR "
@@ -118,6 +154,25 @@ class LatentDiffusionDenoiser:
         self.set_prompts(prompts)
         self.model_info = {"family": guess_family(self.cond, prediction), "prediction": prediction,
                            "sigma_min": self.sigma_min, "sigma_max": self.sigma_max, **(info or {})}
+
+    def wrap(self, model):
+        """`model` as a callable (x, sigma, cond=) -> x0 with a `sigmas` table; sets self.prediction."""
+        kmodel = forge_unet_model(model)
+        if getattr(model, "get_learned_conditioning", None) is None:
+            raise AYSError("the model has no get_learned_conditioning: not a latent diffusion model AYS can drive")
+        if kmodel is not None:
+            wrapped = ForgeUNet(kmodel)
+            self.prediction = wrapped.prediction
+            return wrapped
+        self.prediction = getattr(model, "parameterization", "eps")
+        if self.prediction not in PREDICTIONS:
+            raise AYSError(f"unsupported model parameterization {self.prediction!r}; AYS handles eps and v")
+        for needed in ("alphas_cumprod", "apply_model"):
+            if getattr(model, needed, None) is None:
+                raise AYSError(f"the model has no {needed}: not a latent diffusion model AYS can drive "
+                               "(SD 1.x/2.x/XL as AUTOMATIC1111, Forge or diffusers load them)")
+        external = _kdiffusion_external()
+        return (external.CompVisVDenoiser if self.prediction == "v" else external.CompVisDenoiser)(model)
 
     @property
     def device(self):

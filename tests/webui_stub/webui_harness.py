@@ -15,7 +15,7 @@ import torch
 STUB_DIR = Path(__file__).resolve().parent
 REPO = STUB_DIR.parent.parent
 EXTENSION_SCRIPT = REPO / "scripts" / "ays.py"
-STUB_PACKAGES = ("modules", "gradio", "launch")
+STUB_PACKAGES = ("modules", "gradio", "launch", "backend")
 
 
 def sd_alphas_cumprod():
@@ -73,10 +73,12 @@ def stop_webui():
         sys.path.remove(str(STUB_DIR))
 
 
-def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT, ui=True):
+def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT, ui=True, api=True,
+                api_auth=None):
     """A started stand-in WebUI; returns a namespace of its modules plus `ays` (the loaded
     extension module). `settings` are applied to opts after the extension loads. `ui=False` is
-    --nowebui: no settings UI, so on_ui_settings callbacks never run."""
+    --nowebui: no settings UI, so on_ui_settings callbacks never run. `api` is --api,
+    `api_auth` the value of --api-auth."""
     use_stub_path()
     if legacy:
         sys.modules["modules.sd_schedulers"] = None  # an import of it now fails, as before 1.9
@@ -85,6 +87,7 @@ def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXT
 
     if legacy:
         sd_samplers_kdiffusion.sampler_class = sd_samplers_kdiffusion.LegacyKDiffusionSampler
+    shared.cmd_opts.api, shared.cmd_opts.nowebui, shared.cmd_opts.api_auth = api, not ui, api_auth
     if shared.sd_model is None or sd_model is not None:
         shared.sd_model = sd_model or FakeSDModel()
     scripts.load_scripts([str(extension_script)])

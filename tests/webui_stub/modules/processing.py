@@ -1,7 +1,8 @@
 """Stand-in for the sampling flow of modules/processing.py (A1111 1.10, Forge dfdcbab6).
 
 `StableDiffusionProcessing` carries the fields the sampler and the extension read. `process_images`
-mirrors the order of events: override_settings applied to opts (and restored afterwards),
+mirrors the order of events: override_settings applied to opts as the API applies them (is_api:
+restrict_api settings stay) and restored afterwards,
 fix_p_invalid_sampler_and_scheduler (1.9+ only), then in process_images_inner the always-visible
 scripts' process(), the first pass
 (txt2img: sampler.sample; img2img: sampler.sample_img2img with the WebUI's truncation), for
@@ -49,7 +50,7 @@ def create_infotext(p):
 def process_images(p):
     saved = {k: getattr(shared.opts, k) for k in p.override_settings}
     for key, value in p.override_settings.items():
-        shared.opts.set(key, value)
+        shared.opts.set(key, value, is_api=True, run_callbacks=False)
     try:
         if has_scheduler_api():
             sd_samplers.fix_p_invalid_sampler_and_scheduler(p)

@@ -56,8 +56,12 @@ def get_sigmas_exponential(n, sigma_min, sigma_max, device="cpu"):
 
 class ModelWrap:
     def __init__(self, sd_model):
-        alphas_cumprod = sd_model.alphas_cumprod.double()
-        self.sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
+        forge_objects = getattr(sd_model, "forge_objects", None)
+        if forge_objects is not None:  # Forge: ForgeScheduleLinker(forge_objects.unet.model.predictor)
+            self.sigmas = forge_objects.unet.model.predictor.sigmas.float()
+        else:
+            alphas_cumprod = sd_model.alphas_cumprod.double()
+            self.sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
         self.log_sigmas = self.sigmas.log()
         self.inner_model = sd_model
 

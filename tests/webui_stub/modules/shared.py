@@ -4,8 +4,9 @@ Mirrors: `OptionInfo(default, label, component, component_args, onchange, sectio
 comment_before, comment_after, infotext, restrict_api, category_id)`, `options_section`,
 `opts.add_option(key, info)` (adds the default to opts.data unless already set), attribute access
 `opts.<key>`, `opts.set` (KeyError for a key no OptionInfo was added for, which is what
-override_settings hit), `opts.cast_value` (casts by the type of the default), and the module
-globals `opts`, `sd_model`, `cmd_opts`.
+override_settings hit; with is_api=True a restrict_api setting is left unchanged),
+`opts.cast_value` (casts by the type of the default), and the module globals `opts`, `sd_model`,
+`cmd_opts`, `restricted_opts`.
 """
 import types
 
@@ -60,7 +61,8 @@ class Options:
     def set(self, key, value, is_api=False, run_callbacks=True):
         if self.data.get(key, None) == value:
             return False
-        self.data_labels[key]  # an unknown key raises KeyError, as in the WebUI
+        if self.data_labels[key].restrict_api and is_api:  # an unknown key raises KeyError, as in the WebUI
+            return False
         self.data[key] = value
         return True
 
@@ -96,7 +98,9 @@ def builtin_options():
 opts = Options(builtin_options())
 sd_model = None
 device = "cpu"
-cmd_opts = types.SimpleNamespace(api=False, nowebui=False)
+# --api, --nowebui, --api-auth ("user:pass[,user:pass]"), --hide-ui-dir-config
+cmd_opts = types.SimpleNamespace(api=False, nowebui=False, api_auth=None, hide_ui_dir_config=False)
+restricted_opts = {"outdir_samples", "outdir_txt2img_samples"}  # settings naming server folders (shared_init)
 
 
 class State:
