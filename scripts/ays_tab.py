@@ -157,7 +157,9 @@ def add_api_routes(_demo, app):
 def checkpoint_text():
     sha256, name = loaded_checkpoint() if shared.sd_model is not None else (None, None)
     if name is None:
-        return "No checkpoint loaded."
+        selected = getattr(shared.opts, "sd_model_checkpoint", None)  # Forge loads it on first use
+        return f"Checkpoint **{selected}** is selected; it is loaded when a job starts." if selected else \
+            "No checkpoint loaded."
     return f"Loaded checkpoint: **{name}** (sha256 {sha256[:10] if sha256 else 'not computed yet'})"
 
 

@@ -5,7 +5,7 @@ Debian's `chromium`, and a Python with the `websockets` package (Forge's venv ha
   FORGE_VENV/bin/python tools/forge_screenshots.py --forge FORGE --python FORGE_VENV/bin/python --out docs/
 
 Starts Forge with its UI (CPU, 127.0.0.1), drives Chromium over the DevTools protocol and writes
-  webui-schedule-type.png  the Schedule type dropdown of txt2img, opened and filtered to "AYS"
+  webui-schedule-type.png  the Schedule type dropdown of txt2img, opened, "AYS" typed into it
   webui-ays-tab.png        the AYS tab (optimize a schedule for the loaded checkpoint)
   webui-settings.png       Settings > AYS
 then stops both.
@@ -30,14 +30,21 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1400,1000", "--hide-scrollbars"]
 
-OPEN_SCHEDULE_TYPE = """(() => {
+SCHEDULE_TYPE_BOX = """(() => {
   const input = document.querySelector('#txt2img_scheduler input');
-  if (!input) return false;
-  input.scrollIntoView({block: 'center'});
-  input.focus(); input.click();
-  input.value = 'AYS';
-  input.dispatchEvent(new Event('input', {bubbles: true}));
-  return true;
+  input.scrollIntoView({block: 'start'});
+  window.scrollBy(0, -120);
+  const r = input.getBoundingClientRect();
+  return {x: r.left + r.width / 2, y: r.top + r.height / 2};
+})()"""
+
+# the open dropdown and its list, in page coordinates (what Page.captureScreenshot's clip takes)
+SCHEDULE_TYPE_CLIP = """(() => {
+  const r = document.querySelector('#txt2img_scheduler').getBoundingClientRect();
+  const list = document.querySelector('#txt2img_scheduler ul.options, ul.options');
+  const bottom = list ? Math.max(list.getBoundingClientRect().bottom, r.bottom) : r.bottom + 200;
+  return {x: Math.max(0, r.left - 20 + window.scrollX), y: Math.max(0, r.top - 20 + window.scrollY),
+          width: r.width + 40, height: bottom - r.top + 40};
 })()"""
 
 CLICK_BUTTON = """((selector, text) => {
@@ -101,13 +108,17 @@ async def shoot(debug_port, url, out):
         await page.send("Page.navigate", url=url)
         await page.wait_for("!!document.querySelector('#txt2img_scheduler input')")
         await asyncio.sleep(5)  # let the page settle (fonts, model dropdowns)
-        await page.evaluate(OPEN_SCHEDULE_TYPE)
+        point = await page.evaluate(SCHEDULE_TYPE_BOX)
+        for kind in ("mousePressed", "mouseReleased"):  # a real click: Gradio opens the list on it
+            await page.send("Input.dispatchMouseEvent", type=kind, x=point["x"], y=point["y"], button="left",
+                            clickCount=1)
+        await asyncio.sleep(1)
+        await page.evaluate("document.querySelector('#txt2img_scheduler input').select()")
+        await page.send("Input.insertText", text="AYS")  # replaces "Automatic"; the list keeps the matches
         await asyncio.sleep(2)
-        box = await page.evaluate("""(() => { const r = document.querySelector('#txt2img_scheduler').getBoundingClientRect();
-            return {x: Math.max(0, r.left - 20), y: Math.max(0, r.top - 20), width: r.width + 40, height: 360}; })()""")
-        await page.screenshot(out / "webui-schedule-type.png", clip=box)
-        await page.evaluate("document.activeElement && document.activeElement.blur()")
-        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(out / "webui-schedule-type.png", clip=await page.evaluate(SCHEDULE_TYPE_CLIP))
+        await page.send("Input.dispatchKeyEvent", type="keyDown", key="Escape", code="Escape", windowsVirtualKeyCode=27)
+        await page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
         await page.click("#tabs > .tab-nav button, #tabs button", "AYS")
         await page.screenshot(out / "webui-ays-tab.png")
         await page.click("#tabs > .tab-nav button, #tabs button", "Settings")
