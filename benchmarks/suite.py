@@ -145,6 +145,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(REPO, "out", "suite"))
     parser.add_argument("--docs", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
     parser.add_argument("--no-docs", action="store_true", help="do not touch --docs")
+    parser.add_argument("--render-only", action="store_true",
+                        help="sample nothing: rebuild the tables from the results.json files already in --out")
     args = parser.parse_args()
     from ays_core.bench_report import read_result
 
@@ -159,13 +161,16 @@ def main():
     start = time.process_time(), time.time()
     sections = []
     for model_name in models:
-        results = [read_result(bench_one(model_name, sampler, settings, args.out)) for sampler in settings.samplers]
+        paths = [os.path.join(args.out, model_name, sampler, "bench", "results.json") if args.render_only
+                 else bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
+        results = [read_result(path) for path in paths]
         sections.append(model_section(model_name, results))
     cpu, wall = time.process_time() - start[0], time.time() - start[1]
     header = (f"Command: `.venv/bin/python benchmarks/suite.py{' --quick' if args.quick else ''}"
               f"{'' if args.models == ','.join(MODELS) else ' --models ' + args.models}"
-              f"{' --samplers ' + args.samplers if args.samplers else ''}`; "
-              f"{wall / 60:.0f} min wall, {cpu / 60:.0f} min CPU in this process.\n")
+              f"{' --samplers ' + args.samplers if args.samplers else ''}`"
+              + ("" if args.render_only else f"; {wall / 60:.0f} min wall, {cpu / 60:.0f} min CPU in this process")
+              + ".\n")
     text = header + "\n" + "\n".join(sections)
     print("\n" + text)
     if not args.no_docs:

@@ -55,7 +55,7 @@ def train_denoiser(config, sample_data, steps, batch, generator, p_mean=-1.2, p_
         with torch.no_grad():
             for target, source in zip(ema.parameters(), model.parameters()):
                 target.lerp_(source, 1 - ema_decay)
-        if step % 500 == 0 or step == steps - 1:
+        if step % 100 == 0 or step == steps - 1:
             print(f"denoiser step {step:5d}  loss {loss.item():.4f}", flush=True)
     return ema
 

@@ -1,7 +1,7 @@
 """Train the bundled photo-patch UNet denoiser (ays_core/assets/patches_unet.safetensors),
 reproducibly from a seed, on one CPU thread.
 
-    .venv/bin/python benchmarks/train_patches.py [--seed 0] [--steps 1500] [--threads 2] [--out FILE]
+    .venv/bin/python benchmarks/train_patches.py [--seed 0] [--steps 800] [--threads 1] [--out FILE]
 
 Data: 16x16 RGB crops of the "train" blocks of scikit-learn's two sample photographs
 (ays_core/models/patches.py); the "heldout" blocks are never seen. Fixed seeds, deterministic
@@ -36,9 +36,9 @@ def cpu_seconds():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (part of what makes it reproducible)")
+    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (part of what makes it reproducible)")
     parser.add_argument("--out", default=BUNDLED_PATCHES_DENOISER)
     args = parser.parse_args()
 

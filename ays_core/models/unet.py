@@ -6,6 +6,8 @@ residual block then a stride-2 downsampling (except the last level), one middle 
 mirror image going up with the skip of the same level concatenated. The noise level enters every
 residual block as a per-channel scale and shift (FiLM). No attention: the images are 16x16.
 """
+import math
+
 import torch
 from torch import nn
 
@@ -13,7 +15,8 @@ from .noise_embedding import fourier_embedding
 
 
 def _norm(channels):
-    return nn.GroupNorm(min(8, channels), channels)
+    """GroupNorm with up to 8 groups (as many as divide the channels)."""
+    return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
 class ConvBlock(nn.Module):
