@@ -76,6 +76,8 @@ def count_evaluations(settings, *, plain_data=False, x0_draws=0):
         count.fixed["path table"] = settings.grid_size * samples
     if x0_draws:
         count.fixed["x0 drawn from the model"] = x0_draws * settings.data_steps
+    if settings.solver_stage:
+        return _count_solver_stage(count, settings, bool(x0_draws))
     if early_stop and not plain_data:
         count.fixed["early-stopping reference"] = validation_samples * sampler_nfe(solver, settings.reference_steps)
     fixed = sum(count.fixed.values())
@@ -94,6 +96,24 @@ def count_evaluations(settings, *, plain_data=False, x0_draws=0):
         descents = 1 + len(START_BASELINES) if stage == 0 and early_stop and settings.start == "all" else 1
         count.low += per_iteration * (fewest + 1) * descents  # +1: the record at each descent's start
         count.high += per_iteration * (most + 1) * descents
+    return count
+
+
+def _count_solver_stage(count, settings, data_free):
+    """Fast mode with early stopping: the KLUB descents are free (the path table); then the
+    teacher (none for deterministic solvers on data-free draws) and the race and refinement."""
+    from . import refine
+    from .starts import START_BASELINES
+
+    teacher = refine.teacher_evaluations(settings.solver, settings.teacher_samples, settings.reference_steps,
+                                         reused=data_free)
+    if teacher:
+        count.fixed["teacher"] = teacher
+    descents = 1 + len(START_BASELINES) if settings.start == "all" else 1
+    fewest, most = refine.planned_evaluations(settings.solver, settings.tuned_steps(),
+                                              refine.candidate_count(descents), settings.teacher_samples)
+    fixed = sum(count.fixed.values())
+    count.low, count.high = fixed + fewest, fixed + most
     return count
 
 
@@ -309,7 +329,7 @@ class RunPlan:
         ev, cost = self.evaluations, self.cost
         lines = ["denoiser evaluations (one sample through the model):"]
         lines += [f"  {name}: {value:,}" for name, value in ev.fixed.items()]
-        lines.append(f"  total: {ev.low:,} to {ev.high:,} (fewest iterations to --max-iterations per stage)")
+        lines.append(f"  total: {ev.low:,} to {ev.high:,} (fewest to most iterations the stopping rules allow)")
         lines.append(f"UNet rows per evaluation: {self.rows_per_sample}"
                      + (" (classifier-free guidance: conditional + unconditional)" if self.rows_per_sample == 2 else ""))
         if cost.parameters:

@@ -55,9 +55,23 @@ class LatentBank:
     cond_index: torch.Tensor
     prompts: list
     description: str
+    noise_seeds: torch.Tensor = None  # data-free draws: the seed of each row's starting noise
+    sigma_start: float = None         # ... and the sigma it was scaled to
 
     def __len__(self):
         return len(self.latents)
+
+    def teacher_pairs(self, count):
+        """(starting noise, x0, {"cond_index": ...}) of the first `count` rows of a data-free bank:
+        each x0 is a many-step DPM++ 2M solution from that noise, so it serves as the teacher of
+        deterministic solvers at no cost. None for banks of encoded images."""
+        if self.noise_seeds is None:
+            return None
+        count = min(count, len(self.latents))
+        shape = self.latents.shape[1:]
+        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
+                             for s in self.noise_seeds[:count]])
+        return noise * self.sigma_start, self.latents[:count], {"cond_index": self.cond_index[:count]}
 
     def __call__(self, n, generator=None):
         rows = torch.randint(len(self.latents), (n,), generator=generator)
@@ -181,7 +195,8 @@ def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_st
             bar.update(len(index))
             if on_progress:
                 on_progress(len(latents), count, "drawing x0 from the model")
-    return LatentBank(latents[:count], cond_index[:count], prompts, description)
+    return LatentBank(latents[:count], cond_index[:count], prompts, description,
+                      noise_seeds=seed * 1_000_003 + torch.arange(count), sigma_start=float(sigmas[0]))
 
 
 # ---------------------------------------------------------------- image folders

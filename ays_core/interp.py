@@ -67,16 +67,21 @@ def truncate(sigmas, denoise):
     return sigmas[-(kept + 1):]
 
 
-def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, denoise=None):
+def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, denoise=None, exact=None):
     """The N-step sampling schedule (N + 1 values ending in 0) for a stored schedule.
 
     sigma_min/sigma_max, when given and not a rounding away from the stored ends (see `snap`),
     rescale the stored range onto the requested one (see `rescale`); denoise keeps the img2img
-    tail (see `truncate`)."""
+    tail (see `truncate`). `exact`: the N nonzero sigmas of a schedule made for N steps, within the
+    stored range; used instead of resampling (in either convention), mapped like the stored list."""
     stored = check_stored_sigmas(stored)
     check_steps(steps)
     if convention not in CONVENTIONS:
         raise AYSError(f"unknown step convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    if exact is not None:
+        # the stored ends define the map, so exact points keep their place relative to them
+        stored_ends = stored[[0, -1]]
+        stored = np.concatenate([stored_ends[:1], np.asarray(exact, dtype=np.float64)[1:], stored_ends[1:]])
     if sigma_min is not None or sigma_max is not None:
         lo = float(stored[-1] if sigma_min is None else sigma_min)
         hi = float(stored[0] if sigma_max is None else sigma_max)
@@ -84,6 +89,9 @@ def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, de
         lo, hi = snap(lo, stored[-1]), snap(hi, stored[0])
         if (lo, hi) != (stored[-1], stored[0]):
             stored = rescale(stored, lo, hi)
+    if exact is not None:
+        sigmas = np.append(stored[:-1], 0.0)
+        return sigmas if denoise is None else truncate(sigmas, denoise)
     if convention == "ays":
         sigmas = loglinear_interp(stored, steps + 1)
         sigmas[-1] = 0.0

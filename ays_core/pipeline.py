@@ -121,6 +121,7 @@ def run(denoiser, settings, outputs, *, registry_roots=(), resume=False, device=
     for the schedule file's provenance settings (say, the model spec). `readable`: when given
     (the WebUI), the only folders image files may resolve into. Returns a RunOutcome on the main
     process, None on the others."""
+    from .refine import solver_stage_for
     from .search import optimize
 
     hooks = hooks or Hooks()
@@ -137,13 +138,14 @@ def run(denoiser, settings, outputs, *, registry_roots=(), resume=False, device=
         hooks.searching(search_evaluations(denoiser, settings))
     hooks.phase("optimizing")
     result = optimize(denoiser, settings, x0=data.x0, state_path=outputs.state, resume=resume,
-                      progress=hooks.progress, device=device, **data.search_options)
+                      progress=hooks.progress, device=device, solver_stage=solver_stage_for(settings),
+                      **data.search_options)
     if not main:
         return None
     document = schedule_document(denoiser, settings, result, schedule_id, provenance)
     atomic_write(outputs.schedule, dump_schedule(document))
-    atomic_write(outputs.log, (json.dumps({"settings": result.settings, "history": result.history}, indent=1)
-                               + "\n").encode())
+    atomic_write(outputs.log, (json.dumps({"settings": result.settings, "history": result.history,
+                                           "solver_stage": result.tuned}, indent=1) + "\n").encode())
     published = RegistrySet(list(registry_roots)).publish(document) if settings.publish else None
     return RunOutcome(result, document, outputs, published)
 
@@ -156,11 +158,15 @@ def schedule_document(denoiser, settings, result, schedule_id, provenance=None):
         recorded["cfg_scale"] = settings.cfg_scale
     recorded.update(provenance or {})
     recorded.update(best_iteration=result.best_iteration, klub=result.klub, denoiser_evaluations=result.evaluations)
+    tuned = result.tuned or {}
+    if tuned:
+        recorded["step_schedules"] = {n: f"{t['start']}, {t['moves']} refinement moves" for n, t in tuned.items()}
     model_name = recorded.get("model_spec", info.get("family", schedule_id))
     return new_schedule_doc(schedule_id, result.sigmas, family=info.get("family", schedule_id),
                             prediction=info.get("prediction", "eps"), source="optimized", solver=settings.solver,
                             samples=settings.samples, data=info.get("data", f"samples of {model_name}"),
-                            sha256=info.get("sha256"), name=info.get("name"), settings=recorded)
+                            sha256=info.get("sha256"), name=info.get("name"), settings=recorded,
+                            step_schedules={int(n): t["sigmas"][:-1] for n, t in tuned.items()})
 
 
 def search_evaluations(denoiser, settings):
@@ -219,6 +225,13 @@ def _prepare_latent(denoiser, settings, device, hooks, readable=None):
 
 # ---------------------------------------------------------------- the plan without a run
 
+def _stage_words(settings):
+    if settings.solver_stage:
+        return (f"race and refinement for {', '.join(map(str, settings.tuned_steps()))} steps on "
+                f"{settings.teacher_samples} teacher samples")
+    return "early stopping" if settings.early_stop else "no early stopping"
+
+
 def dry_run(spec, settings, device):
     """The lines `ays optimize --dry-run` prints: what a run of `spec` with `settings` would cost,
     without loading any weights (a latent model is measured on the meta device)."""
@@ -232,8 +245,7 @@ def dry_run(spec, settings, device):
     settings.check()
     arch, dtype_name = architecture_of(spec)
     lines = [f"ays optimize {spec}: {settings.mode} mode, {settings.steps} steps refined {settings.refine}x, "
-             f"{settings.samples} samples, solver {settings.solver}, "
-             + ("early stopping" if settings.early_stop else "no early stopping")]
+             f"{settings.samples} samples, solver {settings.solver}, " + _stage_words(settings)]
     if arch is None:
         if settings.latent_fields:
             raise AYSError(f"{', '.join(settings.latent_fields)}: only for latent diffusion models, not {spec}")

@@ -35,7 +35,8 @@ ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: "$" would let a 
 MAX_INDEX_BYTES = 32 << 20  # the index schema allows 100000 entries of ~300 bytes
 VERSION_FILE = re.compile(r"\Av([1-9][0-9]{0,6})\.json\Z")
 ENDS_RTOL = 1e-6
-KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas", "timesteps", "provenance")
+KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas", "timesteps", "step_schedules",
+             "provenance")
 
 
 def default_registry():
@@ -103,6 +104,13 @@ def validate(doc, what="schedule"):
                            f"({end!r} does not match {key} {model[key]!r})")
     if "shorthash" in model and "sha256" in model and not model["sha256"].startswith(model["shorthash"]):
         raise AYSError(f"{what} is invalid: model.shorthash must be the first 10 hex digits of model.sha256")
+    for count, exact in doc.get("step_schedules", {}).items():
+        if len(exact) != int(count) or any(b >= a for a, b in zip(exact, exact[1:])):
+            raise AYSError(f"{what} is invalid: step_schedules[{count}] must hold {count} strictly descending sigmas")
+        if abs(exact[0] - model["sigma_max"]) > ENDS_RTOL * model["sigma_max"] or \
+                exact[-1] < model["sigma_min"] * (1 - ENDS_RTOL):
+            raise AYSError(f"{what} is invalid: step_schedules[{count}] must start at model.sigma_max "
+                           f"and stay above model.sigma_min")
     if "timesteps" in doc and len(doc["timesteps"]) != len(sigmas):
         raise AYSError(f"{what} is invalid: timesteps must have one entry per sigma")
 
@@ -173,9 +181,15 @@ class Schedule:
     def model(self):
         return self.doc["model"]
 
+    @property
+    def step_schedules(self):
+        """{N: the N nonzero sigmas made for N steps} (optional in a file)."""
+        return {int(n): np.asarray(s, dtype=np.float64) for n, s in self.doc.get("step_schedules", {}).items()}
+
     def resample(self, steps, **options):
-        """The N-step sampling schedule; options as ays_core.interp.resample."""
-        return resample(self.sigmas, steps, **options)
+        """The N-step sampling schedule; options as ays_core.interp.resample. A schedule made for
+        exactly N steps (step_schedules) is used as it is, in either convention."""
+        return resample(self.sigmas, steps, exact=self.step_schedules.get(steps), **options)
 
 
 def load_schedule(path):
@@ -187,8 +201,9 @@ def load_schedule(path):
 
 def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver, samples, data,
                      sha256=None, name=None, timesteps=None, description=None, version=1,
-                     author=None, license=None, reference=None, settings=None):
-    """A valid schedule document for a stored schedule `sigmas` (sigma_max ... sigma_min)."""
+                     author=None, license=None, reference=None, settings=None, step_schedules=None):
+    """A valid schedule document for a stored schedule `sigmas` (sigma_max ... sigma_min);
+    step_schedules: {N: N nonzero sampling sigmas made for N steps}."""
     sigmas = [float(s) for s in sigmas]
     model = {"family": family, "prediction": prediction, "sigma_min": sigmas[-1], "sigma_max": sigmas[0]}
     if sha256:
@@ -209,6 +224,8 @@ def new_schedule_doc(schedule_id, sigmas, *, family, prediction, source, solver,
         doc["description"] = description
     if timesteps is not None:
         doc["timesteps"] = [int(t) for t in timesteps]
+    if step_schedules:
+        doc["step_schedules"] = {str(int(n)): [float(v) for v in exact] for n, exact in sorted(step_schedules.items())}
     validate(doc)
     return doc
 

@@ -81,14 +81,15 @@ def brownian_noise(x, sigma_min, sigma_max, seed):
     return BrownianTreeNoiseSampler(x, sigma_min * 0.999, sigma_max * 1.001, seed=seed)
 
 
-def run_sampler(denoiser, name, sigmas, x_start, seed, sigma_range):
-    """(samples, denoiser calls) of one k-diffusion sampler on `sigmas` from `x_start`."""
+def run_sampler(denoiser, name, sigmas, x_start, seed, sigma_range, cond=None):
+    """(samples, denoiser calls) of one k-diffusion sampler on `sigmas` from `x_start`;
+    `cond`: per-row conditioning handed to the denoiser (latent models: {"cond_index": ...})."""
     from k_diffusion import sampling
 
     sampler = get_sampler(name)
     counter = CountingDenoiser(denoiser)
     sigmas = torch.as_tensor(np.asarray(sigmas), dtype=x_start.dtype)
-    options = {}
+    options = {"extra_args": cond} if cond else {}
     if sampler.stochastic:
         lo, hi = sigma_range
         options["noise_sampler"] = brownian_noise(x_start, lo, hi, seed)

@@ -10,8 +10,10 @@ One search serves both modes; they differ only in the KLUB estimator behind it:
 
 Stage 0 optimizes `steps` steps from the EDM (rho = 7) start, or time-uniform for discrete
 models, and, with early stopping, once more from each hand-made start (exponential, kl_optimal,
-the SD1.5 AYS list); it keeps the iterate of all these descents whose samples (with the solver
-the schedule is for) score best on a held-out validation figure (`ReferenceValidation`).
+the SD1.5 AYS list). Then either the caller's solver stage (ays_core.refine, what the pipeline
+runs in fast mode) takes the descents' iterates as candidates and returns schedules tuned for the
+solver per step count, the `steps` one going on; or, without it, the iterate of all descents
+whose samples score best on a held-out validation figure (`ReferenceValidation`) goes on.
 Stages 1..refine insert log-midpoints and optimize only the new points, to convergence.
 Everything is deterministic given the seed, so a run resumed from its state file ends exactly
 where an uninterrupted run ends.
@@ -51,6 +53,7 @@ class OptimizeResult:
     evaluations: dict
     settings: dict
     best_start: str = "paper"  # the start schedule whose descent gave the early-stopped iterate
+    tuned: dict = None         # with a solver stage: {str(steps): its result}, see refine.SolverStage
 
 
 # ---------------------------------------------------------------- the search, one pass at a time
@@ -98,6 +101,17 @@ def subdivide(sigmas):
     result = np.exp(finer)
     result[0::2] = sigmas  # old points unchanged, bit for bit
     return result, list(range(1, len(finer), 2))
+
+
+def stored_form(sampling, sigma_min):
+    """Ascending stored schedule (sigma_min first) whose N-step "ays" resampling is `sampling`.
+    A schedule whose last nonzero sigma is sigma_min itself (k-diffusion's form) gets its stored
+    end between that point's neighbours; its exact list is kept beside it anyway."""
+    positive = np.asarray(sampling, dtype=np.float64)[:-1]
+    ascending = np.concatenate([[sigma_min], positive[::-1]])
+    if ascending[1] <= sigma_min * (1 + 1e-6):
+        ascending[1] = math.sqrt(sigma_min * ascending[2])
+    return ascending
 
 
 # ---------------------------------------------------------------- resumable state
@@ -217,6 +231,10 @@ def _check_state(state, config):
         if not isinstance(name, str):
             raise ValueError("a pending start schedule has no name")
         _check_sigmas(pending, config["steps"] + 1, "a pending start schedule")
+    for count, tuned in (state.get("tuned") or {}).items():
+        sigmas = _numbers(tuned["sigmas"], "a tuned schedule")
+        if sigmas.shape != (int(count) + 1,) or not np.all(np.isfinite(sigmas)):
+            raise ValueError("a tuned schedule has the wrong shape")
     if state["table"] is not None:
         table = _numbers(state["table"], "path table")
         if table.shape != (config["grid_size"],) * 2 or not np.all(np.isfinite(table)):
@@ -237,7 +255,7 @@ def data_source(denoiser, x0):
 
 
 def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False, progress=True, device=None,
-             chunk_size=256, max_batch=16384):
+             chunk_size=256, max_batch=16384, solver_stage=None):
     """Optimize a schedule for `denoiser` (contract in docs/ARCHITECTURE.md) with the search fields
     of `settings` (a settings.RunSettings; default: its defaults) and return an OptimizeResult whose
     `sigmas` (descending, steps * 2**refine + 1 values) go into a schedule file.
@@ -247,6 +265,8 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
     samples score best on the validation figure (`ReferenceValidation`) is kept; settings.start
     "all" descends from each of `start_schedules` in turn (the paper's start alone without early
     stopping), "paper" only from the paper's start.
+    solver_stage: a factory from refine.solver_stage_for (the pipeline passes it): the stage-0
+    descents then run to KLUB convergence unjudged, and the solver stage picks and refines.
     state_path: written atomically after every iteration; resume=True continues from it.
     chunk_size, max_batch: samples per host chunk and per denoiser call (memory, not results).
     Runs under torch.distributed when a process group is initialised (see ays_core.distributed)."""
@@ -267,6 +287,8 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
               "max_iterations": settings.max_iterations, "sigma_min": lo, "sigma_max": hi,
               "validation_samples": validation_samples, "reference_steps": settings.reference_steps,
               "chunk_size": chunk_size, "grid_size": settings.grid_size, "start": settings.start,
+              "solver_stage": None if solver_stage is None else {"step_counts": settings.tuned_steps(),
+                                                                 "teacher_samples": settings.teacher_samples},
               "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
     state = None
     if resume and state_path is not None:
@@ -279,15 +301,18 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
     else:
         table = None if state is None else state["table"]
         estimator = PathKLUB(*common, lo, hi, grid_size=settings.grid_size, table=table)
-    validation = None
+    validation = stage = None
     if settings.early_stop:
         shape = tuple(getattr(denoiser, "data_shape", None) or torch.as_tensor(_draw_one(source)).shape)
-        validation = ReferenceValidation(denoiser, settings.solver, steps, validation_samples, seed, lo, hi,
-                                         settings.reference_steps, shape, device, x0_source=source)
-    run = _Run(config, estimator, validation, state_path, progress)
+        if solver_stage is not None:
+            stage = solver_stage(denoiser, source, (lo, hi), shape, device)
+        else:
+            validation = ReferenceValidation(denoiser, settings.solver, steps, validation_samples, seed, lo, hi,
+                                             settings.reference_steps, shape, device, x0_source=source)
+    run = _Run(config, estimator, validation, state_path, progress, stage)
     if state is None:
         starts = {"paper": initial_schedule(denoiser, steps, lo, hi)}
-        if validation is not None and settings.start == "all":
+        if settings.early_stop and settings.start == "all":
             starts = start_schedules(denoiser, steps, lo, hi)
         run.start(list(starts.items()), None if mode == "paper" else estimator.table)
     else:
@@ -308,8 +333,8 @@ def _draw_one(source):
 class _Run:
     """The state machine behind `optimize`: one call of `_step` is one iteration or stage change."""
 
-    def __init__(self, config, estimator, validation, state_path, progress):
-        self.config, self.estimator, self.validation = config, estimator, validation
+    def __init__(self, config, estimator, validation, state_path, progress, stage=None):
+        self.config, self.estimator, self.validation, self.stage = config, estimator, validation, stage
         self.state_path, self.progress = state_path, progress and distributed.is_main()
         self.state = None
 
@@ -318,7 +343,7 @@ class _Run:
         self.state = {"format": STATE_FORMAT, "config": self.config, "stage": 0, "iteration": 0,
                       "pending": [[name, sigmas.tolist()] for name, sigmas in starts], "start": None,
                       "sigmas": None, "width": START_WIDTH, "best": None, "since_best": 0, "descent_best": None,
-                      "history": [], "evaluations": {"klub": 0, "validation": 0},
+                      "history": [], "evaluations": {"klub": 0, "validation": 0}, "tuned": None,
                       "table": None if table is None else table.tolist()}
         self._next_start()
         self._save()
@@ -349,7 +374,7 @@ class _Run:
             Path(self.state_path).unlink(missing_ok=True)
         return OptimizeResult(sigmas=final[::-1].copy(), steps=self.config["steps"], klub=s["history"][-1]["klub"],
                               best_iteration=best_iteration, history=s["history"], evaluations=dict(s["evaluations"]),
-                              settings=dict(self.config), best_start=best_start)
+                              settings=dict(self.config), best_start=best_start, tuned=s.get("tuned"))
 
     def _step(self):
         s, config = self.state, self.config
@@ -360,7 +385,11 @@ class _Run:
             self._next_start()
             return
         if stage_done:
-            if s["stage"] == 0 and s["best"] is not None:
+            if s["stage"] == 0 and self.stage is not None:
+                s["tuned"] = self.stage(s["history"])
+                self._count()
+                sigmas = stored_form(s["tuned"][str(config["steps"])]["sigmas"], config["sigma_min"])
+            elif s["stage"] == 0 and s["best"] is not None:
                 sigmas = np.asarray(s["best"]["sigmas"])
             s["stage"] += 1
             if s["stage"] <= config["refine"]:
@@ -408,9 +437,10 @@ class _Run:
         counts = self.state["evaluations"]
         counts["klub"] += distributed.all_sum(self.estimator.evaluations)
         self.estimator.evaluations = 0
-        if self.validation is not None:
-            counts["validation"] += self.validation.evaluations
-            self.validation.evaluations = 0
+        for judge in (self.validation, self.stage):
+            if judge is not None:
+                counts["validation"] += judge.evaluations
+                judge.evaluations = 0
 
     def _save(self):
         if self.state_path is not None:

@@ -28,21 +28,23 @@ class RunSettings:
     models with data of their own (toys, digits) refuse them."""
 
     # the search (search.py)
-    steps: int = 10                            # steps of the early-stopped stage
+    steps: int = 10                            # steps of the KLUB stage (and one of the step counts tuned)
     refine: int = 2                            # subdivisions after it, each doubling the steps
     mode: str = "fast"                         # "fast": one path table; "paper": Monte Carlo per candidate
     solver: str = "dpmpp_2m"                   # the sampler the schedule is for (early stopping uses it)
-    samples: int = 4096                        # x0 samples of the KLUB
+    samples: int = 256                         # x0 samples of the KLUB
     seed: int = 0
-    early_stop: bool = True
+    early_stop: bool = True                    # fast mode: the solver stage; paper mode: validation per iterate
     patience: int = 5                          # iterations without a better validation figure
     validation_samples: Optional[int] = None   # None: 1024 against plain data, 256 against a reference run
     max_iterations: int = 300                  # per stage
     sigma_min: Optional[float] = None          # None: the model's
     sigma_max: Optional[float] = None
     reference_steps: int = 100                 # steps of the early-stopping reference run
-    grid_size: int = 96                        # fast mode: log-sigma grid of the path table
+    grid_size: int = 48                        # fast mode: log-sigma grid of the path table
     start: str = "all"                         # see STARTS
+    step_counts: str = "4,6,8"                 # solver stage: step counts tuned beside `steps` ("" for none)
+    teacher_samples: int = 32                  # solver stage: samples of its teacher
     # x0 for latent diffusion models: images, or data-free draws for prompts
     image_folder: str = ""                     # images (a .txt beside one is its caption)
     prompts: str = ""                          # one prompt per line
@@ -116,6 +118,22 @@ class RunSettings:
             raise AYSError("give x0 data as images or as prompts, not both")
         if self.schedule_id:
             check_id(self.schedule_id)
+        self.tuned_steps()
+
+    def tuned_steps(self):
+        """The step counts the solver stage tunes: `step_counts` and `steps`, ascending."""
+        try:
+            counts = {int(part) for part in self.step_counts.split(",") if part.strip()}
+        except ValueError:
+            raise AYSError(f"step_counts must be whole numbers separated by commas, got {self.step_counts!r}") from None
+        if any(not 2 <= n <= 100 for n in counts):
+            raise AYSError(f"step_counts must lie between 2 and 100, got {self.step_counts!r}")
+        return sorted(counts | {self.steps})
+
+    @property
+    def solver_stage(self):
+        """Whether the search ends with the solver stage (ays_core.refine): fast mode, early stopping."""
+        return self.mode == "fast" and self.early_stop
 
     # -- what the settings mean
     @property
@@ -142,11 +160,12 @@ class RunSettings:
 BOUNDS = (("steps", 2, MAX_POINTS - 1), ("refine", 0, 9), ("samples", 2, 10_000_000), ("seed", 0, 2 ** 63 - 1),
           ("patience", 1, 100_000), ("validation_samples", 1, 1_000_000), ("max_iterations", 1, 1_000_000),
           ("reference_steps", 1, 100_000), ("grid_size", 2, 10_000), ("data_samples", 1, 10_000_000),
-          ("data_steps", 10, 100_000), ("resolution", 0, 4096), ("batch_size", 1, 1_000_000))
+          ("data_steps", 10, 100_000), ("resolution", 0, 4096), ("batch_size", 1, 1_000_000),
+          ("teacher_samples", 1, 100_000))
 LATENT_ONLY = ("image_folder", "prompts", "prompts_file", "data_samples", "resolution")
 # The WebUI tab's defaults where they differ: latent models are slow, so smaller budgets, and
 # a finished run is published for the loaded checkpoint.
-WEBUI_DEFAULTS = {"samples": 1024, "validation_samples": 64, "data_samples": DEFAULT_PROMPT_SAMPLES, "publish": True}
+WEBUI_DEFAULTS = {"validation_samples": 64, "data_samples": DEFAULT_PROMPT_SAMPLES, "publish": True}
 
 
 def field_kinds():

@@ -15,7 +15,6 @@ from ays_core.cli import main
 from ays_core.errors import AYSError
 from ays_core.models import load_denoiser
 from ays_core.registry import load_schedule
-from by_hand import sampling_sigmas
 from tiny_ldm import build_tiny_pipeline, write_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -102,16 +101,19 @@ def test_optimize_command_publishes_a_schedule_the_webui_uses(pipeline, tmp_path
     monkeypatch.delenv("AYS_REGISTRY", raising=False)
     registry, out = tmp_path / "registry", tmp_path / "schedule.json"
     status = main(["optimize", "--model", f"diffusers:{pipeline}", "--prompt", "a red cube", "--prompt", "a blue ball",
-                   "--steps", "3", "--refine", "0", "--samples", "16", "--validation-samples", "4",
+                   "--steps", "3", "--refine", "0", "--samples", "16", "--step-counts", "2", "--teacher-samples", "4",
                    "--data-samples", "4", "--data-steps", "10", "--cache-dir", str(tmp_path / "cache"),
                    "--out", str(out), "--publish", "--registry", str(registry)])
     printed = capsys.readouterr().out
     assert status == 0, printed
-    assert "denoiser evaluations" in printed and "path table: 1,536" in printed
+    assert "denoiser evaluations" in printed and "path table: 768" in printed  # 48 grid points x 16 samples
+    assert "teacher:" not in printed  # DPM++ 2M: the data-free draws are the teacher
     sha = unet_sha256(pipeline)
     schedule = load_schedule(registry / f"sd15-{sha[:10]}" / "v1.json")
     assert schedule.model["sha256"] == sha and schedule.doc["provenance"]["source"] == "optimized"
     assert "data-free" in schedule.doc["provenance"]["data"] and len(schedule.sigmas) == 4
+    exact = schedule.doc["step_schedules"]["3"]  # made for 3 steps: the WebUI must use it as it is
+    assert sorted(schedule.doc["step_schedules"]) == ["2", "3"] and len(exact) == 3
 
     webui = harness.start_webui(sd_model=harness.FakeSDModel("sd15", sha256=sha),
                                 settings={"ays_registry_dirs": str(registry)})
@@ -121,7 +123,7 @@ def test_optimize_command_publishes_a_schedule_the_webui_uses(pipeline, tmp_path
     finally:
         harness.stop_webui()
     assert f"AYS schedule: sd15-{sha[:10]}@v1" in processed.infotext
-    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), sampling_sigmas(schedule.sigmas, 3), rtol=1e-4)
+    np.testing.assert_allclose(processed.first_pass_sigmas.numpy(), [*exact, 0], rtol=1e-4)
 
 
 def test_optimize_command_refuses_missing_or_misplaced_data(pipeline, capsys):
@@ -136,7 +138,7 @@ def test_dry_run_of_a_folder_loads_no_weights(pipeline, tmp_path, capsys):
     shutil.copytree(pipeline, configs, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
     assert main(["optimize", "--model", f"diffusers:{configs}", "--dry-run", "--samples", "64"]) == 0
     printed = capsys.readouterr().out
-    assert "path table: 6,144" in printed and "memory:" in printed and "UNet rows per evaluation: 2" in printed
+    assert "path table: 3,072" in printed and "memory:" in printed  # 48 grid points x 64 samples and "UNet rows per evaluation: 2" in printed
 
 
 def test_sdxl_layout_conditions_on_both_encoders_and_the_size(tmp_path):

@@ -18,13 +18,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_counts_bracket_what_a_run_really_evaluates():
     model = load_denoiser("toy:gaussian")
-    settings = RunSettings(steps=4, mode="fast", samples=64, refine=1, early_stop=True, patience=2, max_iterations=30,
-                           solver="euler", validation_samples=16, reference_steps=20, grid_size=24)
-    count = count_evaluations(settings, plain_data=True)  # the toy has plain data
-    assert count.fixed == {"path table": 24 * 64}
-    result = optimize(model, settings, progress=False)
+    settings = RunSettings(steps=4, mode="paper", samples=16, refine=1, early_stop=True, patience=2, max_iterations=30,
+                           solver="euler", validation_samples=16, reference_steps=20)
+    count = count_evaluations(settings, plain_data=True)  # the toy has plain data: no reference run
+    assert count.fixed == {}
+    result = optimize(model, settings, progress=False)  # paper mode: validation of every stage-0 iterate
     done = result.evaluations["klub"] + result.evaluations["validation"]
-    assert result.evaluations["klub"] == 24 * 64
     assert count.low <= done <= count.high
 
 
@@ -55,7 +54,9 @@ def test_batches_fit_the_budget_or_fail_clearly():
 def test_dry_run_of_sd15_prints_calls_memory_and_time(capsys):
     assert main(["optimize", "--model", "arch:sd15?dtype=fp16", "--dry-run", "--samples", "1024"]) == 0
     printed = capsys.readouterr().out
-    assert "path table: 98,304" in printed and "early-stopping reference: 25,600" in printed
+    # 48 grid points x 1024 paths; 256 data-free draws x 50 steps; DPM++ 2M's teacher is those draws
+    assert "path table: 49,152" in printed and "x0 drawn from the model: 12,800" in printed
+    assert "teacher:" not in printed and "reference:" not in printed
     assert "859.5 M parameters" in printed and "latents: 4x64x64 (512px), float16" in printed
     rows = int(re.search(r"batches of (\d+) rows fit the 12.00 GiB budget", printed).group(1))
     assert rows >= 2  # an SD1.5 sample with guidance (2 rows) fits a 12 GB card
@@ -75,3 +76,31 @@ def test_sdxl_fits_a_12_gb_card_in_fp16(capsys):
     assert "2,567.5 M parameters" in printed and "latents: 4x128x128 (1024px)" in printed
     rows = int(re.search(r"batches of (\d+) rows fit", printed).group(1))
     assert rows >= 2
+
+
+def test_the_solver_stage_counts_bracket_what_it_evaluates():
+    from ays_core.refine import solver_stage_for
+
+    model = load_denoiser("toy:gaussian")
+    settings = RunSettings(steps=4, samples=64, refine=1, solver="euler", reference_steps=20, grid_size=24,
+                           step_counts="3", teacher_samples=16)
+    count = count_evaluations(settings, plain_data=True)
+    # the teacher: 16 samples of DPM++ 2M (the ODE's reference solver) at 20 steps
+    assert count.fixed == {"path table": 24 * 64, "teacher": 16 * 20}
+    result = optimize(model, settings, progress=False, solver_stage=solver_stage_for(settings))
+    done = result.evaluations["klub"] + result.evaluations["validation"]
+    assert sorted(result.tuned) == ["3", "4"] and count.low <= done <= count.high
+
+
+@pytest.mark.parametrize("model,solver", [("arch:sd15?dtype=fp16", "dpmpp_2m"), ("arch:sdxl?dtype=fp16", "dpmpp_2m_sde")])
+def test_default_data_free_runs_plan_at_most_50k_to_100k_evaluations(capsys, model, solver):
+    assert main(["optimize", "--model", model, "--solver", solver, "--dry-run", "--max-memory", "80"]) == 0
+    low, high = (int(v.replace(",", "")) for v in
+                 re.search(r"total: ([\d,]+) to ([\d,]+)", capsys.readouterr().out).groups())
+    assert low <= 50_000 and high <= 100_000
+
+
+@pytest.mark.parametrize("solver", ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"])
+def test_every_solver_fits_the_limits_with_the_defaults(solver):
+    count = count_evaluations(RunSettings(solver=solver), x0_draws=256)
+    assert count.low <= 50_000 and count.high <= 100_000

@@ -17,7 +17,8 @@ from ays_core.search import optimize
 from ays_core.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--model", "toy:gaussian", "--steps", "4", "--refine", "1", "--samples", "512", "--validation-samples", "64"]
+TINY = ["--model", "toy:gaussian", "--steps", "4", "--refine", "1", "--samples", "512", "--validation-samples", "64",
+        "--step-counts", "3", "--teacher-samples", "8"]
 
 
 def run_cli(args, cwd):
@@ -36,7 +37,10 @@ def test_writes_a_valid_schedule_file_and_publishes_versions(tmp_path, capsys):
     assert schedule.doc["provenance"]["source"] == "optimized"
     assert schedule.doc["provenance"]["settings"]["mode"] == "fast"
     log = json.loads((tmp_path / "g.log.json").read_text())
-    assert any(h["validation"] is not None for h in log["history"]) and all("klub" in h for h in log["history"])
+    assert all("klub" in h for h in log["history"])
+    stage = log["solver_stage"]  # the race and refinement for --steps and --step-counts
+    assert sorted(stage, key=int) == ["3", "4"] and all(len(stage[n]["sigmas"]) == int(n) + 1 for n in stage)
+    assert schedule.doc["step_schedules"]["4"] == stage["4"]["sigmas"][:-1]
     assert not (tmp_path / "g.state.json").exists()  # removed once the run is complete
     assert main(["optimize", *TINY, "--out", str(out), "--publish", "--registry", str(registry), "--id", "mine"]) == 0
     assert main(["optimize", *TINY, "--out", str(out), "--publish", "--registry", str(registry), "--id", "mine"]) == 0

@@ -7,14 +7,16 @@ from ..settings import MODES, RunSettings
 from . import latent_options
 
 DEFAULTS = RunSettings()
-DESCRIPTION = ("Optimize a sampling schedule for a model with the KLUB objective of Align Your Steps: "
-               "coordinate search at --steps steps, run from the EDM start and from each hand-made "
-               "schedule (exponential, kl_optimal, the SD1.5 AYS list), keeping the iterate whose samples "
-               "with --solver score best (k-NN KL estimate against x0 draws of the model's data; a "
-               "many-step reference where the data carry prompts), then refined --refine times by inserting "
-               "log-midpoints (10 -> 20 -> 40). Writes a schedule file (the finest schedule; any step "
-               "count is resampled from it, --steps exactly). Runs on several processes with "
-               "`torchrun --nproc_per_node=K -m ays_core optimize ...`.")
+DESCRIPTION = ("Optimize a sampling schedule for a model and a solver. Fast mode (default): KLUB "
+               "coordinate search (Align Your Steps' objective) from the EDM start and from each hand-made "
+               "schedule; then, for --step-counts and --steps steps, a race of the hand-made schedules (both "
+               "step conventions, the stock SD1.5 AYS list) and KLUB iterates on --solver's own error "
+               "against a many-step teacher from the same noise, and a coordinate search on that error from "
+               "the winner; the --steps result is then refined --refine times by inserting log-midpoints "
+               "(10 -> 20 -> 40). Writes a schedule file: the finest schedule (other step counts are "
+               "resampled from it) plus the exact schedule of each tuned step count. --mode paper: the "
+               "paper's search (Monte Carlo KLUB per candidate, early stopping on a validation figure). Runs "
+               "on several processes with `torchrun --nproc_per_node=K -m ays_core optimize ...`.")
 
 
 def add_parser(subparsers, common):
@@ -27,7 +29,7 @@ def add_parser(subparsers, common):
                         "of Gaussians; ?std=0.03), both with ?sigma_min=..&sigma_max=..; a checkpoint file; "
                         "diffusers:PATH (a diffusers pipeline, see below); arch:sd15|sd2|sdxl (shape only, --dry-run)")
     p.add_argument("--steps", type=int, default=DEFAULTS.steps, metavar="N",
-                   help=f"steps of the early-stopped stage (>= 2, default {DEFAULTS.steps})")
+                   help=f"steps of the KLUB stage, also tuned for the solver (>= 2, default {DEFAULTS.steps})")
     p.add_argument("--refine", type=int, default=DEFAULTS.refine, metavar="R",
                    help=f"subdivisions after it, each doubling the steps (default {DEFAULTS.refine}: 10 -> 20 -> 40)")
     p.add_argument("--solver", default=DEFAULTS.solver, choices=sorted(SAMPLERS),
@@ -40,7 +42,13 @@ def add_parser(subparsers, common):
                    help=f"x0 samples for the KLUB (default {DEFAULTS.samples})")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default 0); same seed, same schedule")
     p.add_argument("--no-early-stop", dest="early_stop", action="store_false",
-                   help="run the first stage to KLUB convergence instead of stopping at the best samples")
+                   help="pure KLUB: run the first stage to KLUB convergence from the paper's start; no race, "
+                        "refinement or validation on samples")
+    p.add_argument("--step-counts", default=DEFAULTS.step_counts, metavar="N,N,...",
+                   help=f"step counts that get a schedule of their own, raced and refined for --solver beside "
+                        f"--steps (fast mode; default {DEFAULTS.step_counts}; '' for --steps only)")
+    p.add_argument("--teacher-samples", type=int, default=DEFAULTS.teacher_samples, metavar="N",
+                   help=f"samples of the teacher the race and refinement compare with (default {DEFAULTS.teacher_samples})")
     p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
                    help=f"early stopping: iterations without a better validation figure before stopping "
                         f"(default {DEFAULTS.patience})")
@@ -70,7 +78,8 @@ def settings_from(args):
     """The RunSettings the flags describe."""
     return RunSettings(
         steps=args.steps, refine=args.refine, mode=args.mode, solver=args.solver, samples=args.samples,
-        seed=args.seed, early_stop=args.early_stop, patience=args.patience,
+        seed=args.seed, early_stop=args.early_stop, patience=args.patience, step_counts=args.step_counts,
+        teacher_samples=args.teacher_samples,
         validation_samples=args.validation_samples, max_iterations=args.max_iterations,
         sigma_min=args.sigma_min, sigma_max=args.sigma_max, image_folder=args.data or "",
         prompts="\n".join(args.prompt or []), prompts_file=args.prompts_file or "",
@@ -118,8 +127,14 @@ def run(args):
     if outcome is None:  # not the main process
         return 0
     result = outcome.result
-    stopped = (f"early-stopped at iteration {result.best_iteration} of the descent from {result.best_start}"
-               if settings.early_stop else "run to convergence")
+    if result.tuned:
+        stopped = f"selected and refined for {settings.solver} on samples"
+        for tuned in result.tuned.values():
+            print(f"  {tuned['summary']}")
+    elif settings.early_stop:
+        stopped = f"early-stopped at iteration {result.best_iteration} of the descent from {result.best_start}"
+    else:
+        stopped = "run to convergence"
     print(f"wrote {outputs.schedule} ({len(result.sigmas) - 1} steps; {settings.steps}-step stage {stopped}; "
           f"KLUB {result.klub:.6g}; {result.evaluations['klub']} denoiser evaluations for the KLUB); "
           f"curves in {outputs.log}")

@@ -1,0 +1,372 @@
+"""Selection and refinement of a schedule for one solver and step count, after the KLUB stage.
+
+The KLUB optimum is not the best few-step sampling schedule (docs/BENCHMARKS.md): on the
+benchmark models a hand-made start often samples better than any KLUB iterate, and which one
+wins depends on the solver and the step count. So the KLUB stage proposes candidates, and the
+schedule for N steps of solver S is chosen and then refined on S's own global error:
+
+    figure(schedule) = mean over teacher samples of the RMS distance between S's N-step sample
+                       and a many-step solution from the same starting noise
+
+(the same Brownian path for stochastic solvers). benchmarks/rank_study.py measured how this figure
+ranks schedules against the bench's sample-quality metrics (docs/BENCHMARKS.md). The teacher
+samples come in chunks of CHUNK rows, each chunk with its own Brownian seed, so that any prefix
+of chunks is a complete, reproducible estimate.
+
+1. `race`: every candidate is run on the first chunk; after each chunk a candidate whose paired
+   difference to the leader exceeds RACE_Z standard errors is dropped (the ranking is settled),
+   the others get the next chunk. The survivor with the lowest figure wins.
+2. `coordinate_search`: each sigma but the first moves down or up by `width` of the log-gap to
+   its neighbour; a trial is kept when its figure (paired, over every chunk) is lower, and
+   abandoned after any chunk where it is behind by RACE_Z standard errors. A pass without a move
+   halves the width; the search ends below MIN_WIDTH or after MAX_PASSES passes.
+The figure of the result is never above that of any candidate that ran on every chunk.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import AYSError
+
+CHUNK = 8           # teacher samples per chunk (one Brownian seed each)
+RACE_Z = 2.5        # a paired difference this many standard errors behind the leader drops out
+START_WIDTH = 0.5   # a trial moves a sigma by this fraction of the log-gap to its neighbour
+MIN_WIDTH = 0.1     # halving below this ends the search: fewest passes 3 (0.5, 0.25, 0.125)
+MAX_PASSES = 4
+STEP_COUNTS = (4, 6, 8)  # tuned beside the run's own --steps, stored side by side (few-step use)
+TEACHER_SAMPLES = 32     # default teacher samples (4 chunks); the plan's cost scales with it
+# Hand-made schedules raced in both step conventions: (label, bench spec) pairs; "sd15@2" is the
+# stock AYS list shipped with the paper's values (what a WebUI user has today).
+HAND_MADE = tuple((f"{name}{suffix}", f"{spec}{suffix}")
+                  for name, spec, suffixes in (("karras", "karras", ("", ":ays")),
+                                               ("exponential", "exponential", ("", ":ays")),
+                                               ("kl_optimal", "kl_optimal", ("", ":ays")),
+                                               ("sd15", "sd15@2", (":ays", ":a1111")))
+                  for suffix in suffixes)
+
+
+@dataclass
+class Teacher:
+    """Starting noise and many-step solutions, in chunks: chunks[i] = (x_start, target, seed, cond)."""
+
+    chunks: list
+    sigma_range: tuple
+    evaluations: int = 0  # denoiser evaluations its own runs cost (0 when reused)
+
+    @property
+    def samples(self):
+        return sum(len(chunk[0]) for chunk in self.chunks)
+
+
+def teacher_solver(solver):
+    """Deterministic solvers all integrate the probability-flow ODE: its reference solution is
+    DPM++ 2M's (second order). A stochastic solver's reference is its own many-step run on the
+    same Brownian path."""
+    from .samplers import get_sampler
+
+    return solver if get_sampler(solver).stochastic else "dpmpp_2m"
+
+
+def make_teacher(denoiser, solver, samples, seed, sigma_range, teacher_steps, shape, device, reuse=None):
+    """A Teacher of `samples` rows (rounded up to whole chunks) for `solver`.
+
+    reuse: (noise, x0, cond) of x0 draws that are themselves many-step DPM++ 2M solutions from
+    that noise (a latent model's data-free draws); taken instead of running a teacher when the
+    solver is deterministic. Otherwise the teacher runs `teacher_steps` karras steps."""
+    from .baselines import karras
+    from .samplers import initial_noise, run_sampler, sampler_nfe
+
+    lo, hi = sigma_range
+    chunks, evaluations = [], 0
+    count = max(1, math.ceil(samples / CHUNK))
+    name = teacher_solver(solver)
+    if reuse is not None and name == "dpmpp_2m":
+        noise, x0, cond = reuse
+        for c in range(min(count, math.ceil(len(noise) / CHUNK))):
+            rows = slice(c * CHUNK, (c + 1) * CHUNK)
+            chunks.append((noise[rows].to(device), x0[rows].to(device), seed + c,
+                           {k: v[rows].to(device) for k, v in cond.items()}))
+        return Teacher(chunks, (lo, hi))
+    sigmas = karras(teacher_steps, lo, hi)
+    for c in range(count):
+        x_start = initial_noise(shape, CHUNK, hi, seed * 1009 + c).to(device)
+        target, _ = run_sampler(denoiser, name, sigmas, x_start, seed + c, (lo, hi))
+        chunks.append((x_start, target, seed + c, None))
+        evaluations += CHUNK * sampler_nfe(name, teacher_steps)
+    return Teacher(chunks, (lo, hi), evaluations)
+
+
+class Figure:
+    """Per-sample errors of sampling schedules against a Teacher, computed chunk by chunk and cached."""
+
+    def __init__(self, denoiser, solver, teacher):
+        self.denoiser, self.solver, self.teacher = denoiser, solver, teacher
+        self.evaluations = 0
+        self._cache = {}
+
+    def chunk_errors(self, sigmas, index):
+        """RMS distance to the teacher of each sample of chunk `index` (inf where not finite)."""
+        from .samplers import run_sampler
+
+        key = (np.asarray(sigmas, dtype=np.float64).tobytes(), index)
+        if key not in self._cache:
+            x_start, target, seed, cond = self.teacher.chunks[index]
+            out, calls = run_sampler(self.denoiser, self.solver, sigmas, x_start, seed, self.teacher.sigma_range, cond)
+            self.evaluations += calls * len(x_start)
+            err = (out.double() - target.double()).flatten(1).pow(2).mean(1).sqrt().cpu().numpy()
+            self._cache[key] = np.where(np.isfinite(err), err, np.inf)
+        return self._cache[key]
+
+    def errors(self, sigmas, chunks):
+        return np.concatenate([self.chunk_errors(sigmas, i) for i in range(chunks)])
+
+    @property
+    def chunks(self):
+        return len(self.teacher.chunks)
+
+
+def clearly_worse(errors, leader):
+    """Whether paired per-sample errors trail the leader's by more than RACE_Z standard errors."""
+    diff = errors - leader
+    if not np.all(np.isfinite(diff)):
+        return bool(np.any(~np.isfinite(errors)))
+    if len(diff) < 2:
+        return False
+    se = diff.std(ddof=1) / math.sqrt(len(diff))
+    return diff.mean() > RACE_Z * se and diff.mean() > 0
+
+
+@dataclass
+class RaceResult:
+    name: str
+    sigmas: np.ndarray
+    figure: float
+    chunks: int                       # chunks the winner ran on
+    figures: dict = field(default_factory=dict)  # every candidate: (mean error, chunks it ran on)
+
+
+def race(candidates, figure):
+    """The candidate (name -> sampling sigmas) with the lowest figure; see the module docstring."""
+    names = list(candidates)
+    ran = dict.fromkeys(names, 0)
+    alive = list(names)
+    for used in range(1, figure.chunks + 1):
+        errors = {n: figure.errors(candidates[n], used) for n in alive}
+        for n in alive:
+            ran[n] = used
+        leader = min(alive, key=lambda n: (errors[n].mean(), names.index(n)))
+        alive = [n for n in alive if n == leader or not clearly_worse(errors[n], errors[leader])]
+        if len(alive) == 1:  # the ranking is settled
+            break
+    winner = min(alive, key=lambda n: (figure.errors(candidates[n], ran[n]).mean(), names.index(n)))
+    report = {n: (float(figure.errors(candidates[n], ran[n]).mean()), ran[n]) for n in names}
+    return RaceResult(winner, np.asarray(candidates[winner]), report[winner][0], ran[winner], report)
+
+
+def trial_schedule(sigmas, index, direction, width, sigma_min):
+    """`sigmas` (sampling, ends in 0) with point `index` moved `direction` (-1 down, +1 up) by
+    `width` of the log-gap to that neighbour; the last nonzero point's lower neighbour is sigma_min."""
+    log_s = np.log(sigmas[:-1])
+    below = log_s[index + 1] if index + 1 < len(log_s) else math.log(sigma_min)
+    gap = (log_s[index - 1] - log_s[index]) if direction > 0 else (log_s[index] - below)
+    trial = sigmas.copy()
+    trial[index] = math.exp(log_s[index] + direction * width * gap)
+    return trial
+
+
+def better(trial, current, figure):
+    """Whether `trial` has a lower figure than `current` over every chunk; stops a trial as
+    soon as it trails by RACE_Z standard errors."""
+    for used in range(1, figure.chunks + 1):
+        mine, theirs = figure.errors(trial, used), figure.errors(current, used)
+        if clearly_worse(mine, theirs):
+            return False
+    return figure.errors(trial, figure.chunks).mean() < figure.errors(current, figure.chunks).mean()
+
+
+def coordinate_search(sigmas, figure, sigma_min, max_passes=MAX_PASSES):
+    """Refine a sampling schedule (ends in 0, first value fixed) on the figure. Returns
+    (sigmas, passes run, moves kept)."""
+    current = np.asarray(sigmas, dtype=np.float64).copy()
+    width, passes, moves = START_WIDTH, 0, 0
+    while passes < max_passes and width >= MIN_WIDTH:
+        passes += 1
+        moved = False
+        for index in range(1, len(current) - 1):
+            for direction in (-1, 1):
+                trial = trial_schedule(current, index, direction, width, sigma_min)
+                if better(trial, current, figure):
+                    current, moved, moves = trial, True, moves + 1
+                    break
+        if not moved:
+            width /= 2
+    return current, passes, moves
+
+
+def hand_made(steps, sigma_min, sigma_max):
+    """{label: sampling sigmas of `steps` steps} of the HAND_MADE schedules on the range."""
+    from .bench import schedule_sigmas
+
+    result = {}
+    for label, spec in HAND_MADE:
+        try:
+            sigmas = np.array(schedule_sigmas(spec, steps, sigma_min, sigma_max), dtype=np.float64)
+        except AYSError:  # no shipped registry next to the library: the others serve
+            continue
+        sigmas[0] = sigma_max  # exact ends (k-diffusion computes in float32)
+        if abs(sigmas[-2] - sigma_min) <= 1e-6 * sigma_min:
+            sigmas[-2] = sigma_min
+        result[label] = sigmas
+    return result
+
+
+@dataclass
+class StepResult:
+    steps: int
+    sigmas: np.ndarray     # sampling sigmas, ends in 0
+    start: str             # the candidate the refinement started from
+    start_figure: float
+    figure: float
+    passes: int
+    moves: int
+    hand_made: bool        # the result is a hand-made schedule, unchanged
+    evaluations: int
+
+    def describe(self):
+        if self.moves == 0:
+            kind = "a hand-made schedule" if self.hand_made else "a KLUB iterate"
+            return (f"{self.steps} steps: {self.start} won the selection and refinement kept it unchanged "
+                    f"(this is {kind}; figure {self.figure:.4g})")
+        return (f"{self.steps} steps: selection picked {self.start} (figure {self.start_figure:.4g}); "
+                f"refinement moved it {self.moves} times in {self.passes} passes (figure {self.figure:.4g})")
+
+
+def tune_steps(figure, steps, candidates, sigma_min):
+    """Race `candidates` (label -> sampling sigmas of `steps` steps), refine the winner."""
+    before = figure.evaluations
+    won = race(candidates, figure)
+    sigmas, passes, moves = coordinate_search(won.sigmas, figure, sigma_min)
+    final = float(figure.errors(sigmas, figure.chunks).mean())
+    is_hand_made = moves == 0 and won.name in hand_made_labels()
+    return StepResult(steps, sigmas, won.name, float(figure.errors(won.sigmas, figure.chunks).mean()), final,
+                      passes, moves, is_hand_made, figure.evaluations - before)
+
+
+def hand_made_labels():
+    return {label for label, _ in HAND_MADE}
+
+
+def candidate_count(starts):
+    """Most candidates raced per step count: the hand-made ones and up to three iterates
+    (1, 3, last) of each KLUB descent (`starts` descents)."""
+    return len(HAND_MADE) + 3 * starts
+
+
+def planned_evaluations(solver, step_counts, candidates, teacher_samples):
+    """(fewest, most) denoiser evaluations of the race and refinement over `step_counts`.
+    Fewest: every comparison settles on the first chunk, the search stops after its three
+    shortest passes, and the winner runs every chunk once. Most: every candidate and trial runs
+    every chunk for MAX_PASSES passes."""
+    from .samplers import sampler_nfe
+
+    chunks = max(1, math.ceil(teacher_samples / CHUNK))
+    fewest_passes = 0
+    width = START_WIDTH
+    while width >= MIN_WIDTH:
+        width /= 2
+        fewest_passes += 1
+    fewest = most = 0
+    for steps in step_counts:
+        nfe = sampler_nfe(solver, steps)
+        trials = 2 * (steps - 1)
+        fewest += CHUNK * nfe * (candidates + (chunks - 1) + fewest_passes * trials)
+        most += CHUNK * chunks * nfe * (candidates + MAX_PASSES * trials)
+    return fewest, most
+
+
+def teacher_evaluations(solver, teacher_samples, teacher_steps, reused):
+    """Denoiser evaluations of the teacher run (none when the data-free draws serve)."""
+    from .samplers import sampler_nfe
+
+    if reused and teacher_solver(solver) == "dpmpp_2m":
+        return 0
+    chunks = max(1, math.ceil(teacher_samples / CHUNK))
+    name = teacher_solver(solver)
+    return chunks * CHUNK * sampler_nfe(name, teacher_steps)
+
+
+# ---------------------------------------------------------------- the stage, as the search runs it
+
+def solver_stage_for(settings):
+    """What search.optimize takes as `solver_stage` for `settings` (a RunSettings): a factory
+    (denoiser, x0 source, sigma range, sample shape, device) -> SolverStage, or None when the
+    settings do not ask for the stage (paper mode, or no early stopping)."""
+    if not settings.solver_stage:
+        return None
+
+    def build(denoiser, source, sigma_range, shape, device):
+        return SolverStage(denoiser, settings.solver, settings.tuned_steps(), settings.teacher_samples, settings.seed,
+                           sigma_range, settings.reference_steps, shape, device, source)
+    return build
+
+
+def klub_candidates(history, steps):
+    """Stage-0 KLUB iterates worth racing, resampled to `steps` steps ("ays" convention):
+    iterations 1 and 3 and the last of each descent (iteration 0 is a hand-made start)."""
+    from .interp import resample
+
+    by_start = {}
+    for entry in history:
+        if entry["stage"] == 0:
+            by_start.setdefault(entry["start"], []).append(entry)
+    candidates = {}
+    for name, entries in by_start.items():
+        last = entries[-1]["iteration"]
+        for entry in entries:
+            if entry["iteration"] in (1, 3, last) and entry["iteration"] > 0:
+                candidates[f"KLUB from {name}, iteration {entry['iteration']}"] = resample(
+                    np.asarray(entry["sigmas"]), steps)
+    return candidates
+
+
+class SolverStage:
+    """What the search runs after its KLUB descents (fast mode with early stopping): for each
+    step count, the race of hand-made schedules and KLUB iterates on `solver`'s error against a
+    teacher, and the refinement of the winner. Called once with the stage-0 history; returns
+    {str(steps): result dict} (JSON, kept in the search's state file). Runs on rank 0."""
+
+    def __init__(self, denoiser, solver, step_counts, teacher_samples, seed, sigma_range, teacher_steps, shape,
+                 device, source):
+        self.denoiser, self.solver, self.step_counts = denoiser, solver, step_counts
+        self.teacher_options = (teacher_samples, seed, sigma_range, teacher_steps, shape, device)
+        self.source = source
+        self.evaluations = 0
+
+    def _reuse(self):
+        """The data-free draws of a latent bank, when they start from this run's sigma_max."""
+        hi = self.teacher_options[2][1]
+        pairs = getattr(self.source, "teacher_pairs", None)
+        start = getattr(self.source, "sigma_start", None)
+        if pairs is None or start is None or abs(start - hi) > 1e-5 * hi:
+            return None
+        return pairs(self.teacher_options[0])
+
+    def __call__(self, history):
+        from . import distributed
+
+        if not distributed.is_main():
+            return distributed.broadcast_object(None)
+        teacher = make_teacher(self.denoiser, self.solver, *self.teacher_options, reuse=self._reuse())
+        figure = Figure(self.denoiser, self.solver, teacher)
+        lo, hi = teacher.sigma_range
+        tuned = {}
+        for steps in self.step_counts:
+            candidates = {**hand_made(steps, lo, hi), **klub_candidates(history, steps)}
+            result = tune_steps(figure, steps, candidates, lo)
+            tuned[str(steps)] = {"sigmas": result.sigmas.tolist(), "start": result.start,
+                                 "start_figure": result.start_figure, "figure": result.figure,
+                                 "passes": result.passes, "moves": result.moves, "hand_made": result.hand_made,
+                                 "evaluations": result.evaluations, "summary": result.describe()}
+        self.evaluations += teacher.evaluations + figure.evaluations
+        return distributed.broadcast_object(tuned)

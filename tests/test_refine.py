@@ -1,0 +1,163 @@
+"""The solver stage (ays_core.refine): racing, refinement, exact per-step schedules, teacher reuse."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ays_core import refine
+from ays_core.errors import AYSError
+from ays_core.registry import Schedule, new_schedule_doc
+
+SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
+
+
+class ConstructedFigure(refine.Figure):
+    """A figure with a known answer: per-sample error = distance of log-sigmas to `target` plus a
+    per-sample offset shared by every schedule (paired, as real teacher errors are)."""
+
+    def __init__(self, target, chunks=4):
+        self.target = np.log(np.asarray(target[:-1]))
+        self.offsets = np.random.default_rng(0).uniform(0, 0.1, (chunks, refine.CHUNK))
+        self.teacher = refine.Teacher([None] * chunks, (SIGMA_MIN, SIGMA_MAX))
+        self.evaluations = 0
+        self._cache = {}
+
+    def chunk_errors(self, sigmas, index):
+        key = (np.asarray(sigmas).tobytes(), index)
+        if key not in self._cache:
+            self.evaluations += refine.CHUNK
+            gap = np.sqrt(np.mean((np.log(np.asarray(sigmas[:-1])) - self.target) ** 2))
+            self._cache[key] = gap + self.offsets[index]
+        return self._cache[key]
+
+
+def sampling(*values):
+    return np.array([*values, 0.0])
+
+
+def test_race_picks_the_best_and_stops_estimating_the_clear_losers():
+    target = sampling(80, 10, 1, 0.1)
+    figure = ConstructedFigure(target)
+    candidates = {"far": sampling(80, 1, 0.1, 0.01), "near": sampling(80, 9, 1, 0.1), "exact": target}
+    won = refine.race(candidates, figure)
+    assert won.name == "exact" and won.figure == pytest.approx(np.mean(figure.offsets[:won.chunks]))
+    # the paired differences have no spread: settled after the first chunk, nobody runs more
+    assert won.chunks == 1 and won.figures["far"][1] == won.figures["near"][1] == 1
+    assert figure.evaluations == 3 * refine.CHUNK
+
+
+def test_coordinate_search_only_goes_down_and_approaches_a_known_optimum():
+    target = sampling(80, 12, 2.5, 0.4, 0.05)
+    figure = ConstructedFigure(target)
+    start = sampling(80, 3, 1, 0.3, 0.01)
+    start_value = figure.errors(start, 4).mean()
+    result, passes, moves = refine.coordinate_search(start, figure, SIGMA_MIN, max_passes=50)
+    final = figure.errors(result, 4).mean()
+    offset = np.mean(figure.offsets)
+    assert moves > 0 and final < start_value
+    assert final - offset < 0.25 * (start_value - offset)   # most of the way to the optimum
+    assert result[0] == 80 and result[-1] == 0 and np.all(np.diff(result[:-1]) < 0)
+    assert result[-2] > SIGMA_MIN
+
+
+def test_trial_schedule_moves_within_the_neighbours():
+    sigmas = sampling(80, 10, 1)
+    up = refine.trial_schedule(sigmas, 1, +1, 0.5, SIGMA_MIN)
+    down = refine.trial_schedule(sigmas, 2, -1, 0.5, SIGMA_MIN)
+    assert up[1] == pytest.approx(math.sqrt(80 * 10))          # half the log-gap to 80
+    assert down[2] == pytest.approx(math.sqrt(1 * SIGMA_MIN))  # half the log-gap to sigma_min
+
+
+def test_plan_counts_the_fewest_and_most_evaluations():
+    fewest, most = refine.planned_evaluations("euler", [3], candidates=5, teacher_samples=2 * refine.CHUNK)
+    trials = 2 * (3 - 1)
+    # fewest: 5 candidates x 1 chunk, the winner's 2nd chunk, 3 passes (widths 1/2, 1/4, 1/8) of 4 trials
+    # x 1 chunk; 3 calls each
+    assert fewest == refine.CHUNK * 3 * (5 + 1 + 3 * trials)
+    assert most == 2 * refine.CHUNK * 3 * (5 + refine.MAX_PASSES * trials)
+    assert refine.teacher_evaluations("euler", 16, 100, reused=True) == 0
+    assert refine.teacher_evaluations("dpmpp_2m_sde", 16, 100, reused=True) == 16 * 100
+
+
+def schedule_with(step_schedules):
+    sigmas = np.exp(np.linspace(np.log(SIGMA_MAX), np.log(SIGMA_MIN), 11))
+    doc = new_schedule_doc("x", sigmas, family="edm", prediction="edm", source="optimized", solver="euler",
+                           samples=1, data="test", step_schedules=step_schedules)
+    return Schedule(doc), sigmas
+
+
+def test_a_schedule_made_for_n_steps_is_used_exactly_in_both_conventions():
+    schedule, sigmas = schedule_with({4: [80.0, 5.0, 0.5, 0.01]})
+    for convention in ("ays", "a1111"):
+        assert np.allclose(schedule.resample(4, convention=convention), [80, 5, 0.5, 0.01, 0])
+    # other step counts resample the stored list: 5 steps, "ays" = 6 log-evenly spaced values, last -> 0
+    expected = np.exp(np.linspace(np.log(80), np.log(0.002), 6))
+    expected[-1] = 0
+    assert np.allclose(schedule.resample(5), expected)
+    # another range maps the exact list with the stored list's log-affine map: [0.002, 80] -> [0.02, 8]
+    mapped = schedule.resample(4, sigma_min=0.02, sigma_max=8.0)
+    scale = (math.log(8) - math.log(0.02)) / (math.log(80) - math.log(0.002))
+    manual = [math.exp(math.log(0.02) + (math.log(v) - math.log(0.002)) * scale) for v in (80, 5, 0.5, 0.01)]
+    assert np.allclose(mapped, [*manual, 0])
+    assert np.allclose(schedule.resample(4, denoise=0.5), [0.5, 0.01, 0])
+
+
+@pytest.mark.parametrize("exact,message", [
+    ([80.0, 5.0, 0.5], "must hold 4"), ([80.0, 0.5, 5.0, 0.01], "descending"), ([70.0, 5.0, 0.5, 0.01], "start"),
+    ([80.0, 5.0, 0.5, 0.001], "above"),
+])
+def test_bad_step_schedules_are_refused(exact, message):
+    with pytest.raises(AYSError, match=message):
+        schedule_with({4: exact})
+
+
+@pytest.mark.parametrize("counts", ["1", "4,x", "101"])
+def test_bad_step_counts_are_refused(counts):
+    from ays_core.settings import RunSettings
+
+    with pytest.raises(AYSError, match="step_counts"):
+        RunSettings(step_counts=counts).check()
+    assert RunSettings(steps=10, step_counts="8, 4,8").tuned_steps() == [4, 8, 10]
+
+
+def test_data_free_draws_give_their_starting_noise_back():
+    from ays_core.data import LatentBank
+
+    latents = torch.randn(3, 4, 2, 2)
+    bank = LatentBank(latents, torch.tensor([0, 1, 0]), ["a", "b"], "test", noise_seeds=torch.tensor([7, 8, 9]),
+                      sigma_start=14.6)
+    noise, x0, cond = bank.teacher_pairs(2)
+    expected = torch.randn((4, 2, 2), generator=torch.Generator().manual_seed(8)) * 14.6
+    assert torch.equal(noise[1], expected) and torch.equal(x0, latents[:2])
+    assert cond["cond_index"].tolist() == [0, 1]
+    assert LatentBank(latents, torch.zeros(3, dtype=torch.long), ["a"], "images").teacher_pairs(2) is None
+
+
+def test_the_tuned_schedule_beats_every_candidate_on_its_figure_and_karras_on_fresh_noise():
+    from ays_core.bench import schedule_sigmas
+    from ays_core.metrics import sliced_wasserstein
+    from ays_core.models.toy import GridMixtureToy
+    from ays_core.samplers import initial_noise, run_sampler
+    from ays_core.search import optimize
+    from ays_core.settings import RunSettings
+
+    toy = GridMixtureToy()
+    settings = RunSettings(steps=6, solver="euler", refine=0, step_counts="")
+    result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
+    assert list(result.tuned) == ["6"]
+    tuned = np.asarray(result.tuned["6"]["sigmas"])
+    teacher = refine.make_teacher(toy, "euler", refine.TEACHER_SAMPLES, 0, (SIGMA_MIN, SIGMA_MAX), 100, (2,), "cpu")
+    figure = refine.Figure(toy, "euler", teacher)
+    ours = figure.errors(tuned, figure.chunks).mean()
+    assert ours == pytest.approx(result.tuned["6"]["figure"])
+    for sigmas in refine.hand_made(6, SIGMA_MIN, SIGMA_MAX).values():
+        assert ours <= figure.errors(sigmas, figure.chunks).mean() + 1e-12
+    # fresh noise and an independent metric: sliced W2 to fresh true samples
+    x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
+    real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
+
+    def w2(sigmas):
+        return sliced_wasserstein(run_sampler(toy, "euler", sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
+    for name in ("karras", "exponential"):
+        assert w2(tuned) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
