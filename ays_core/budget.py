@@ -105,12 +105,11 @@ def _count_solver_stage(count, settings, data_free):
     from . import refine
     from .starts import START_BASELINES
 
-    teacher = refine.teacher_evaluations(settings.solver, settings.teacher_samples, settings.reference_steps,
-                                         reused=data_free)
+    teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=data_free)
     if teacher:
         count.fixed["teacher"] = teacher
     descents = 1 + len(START_BASELINES) if settings.start == "all" else 1
-    fewest, most = refine.planned_evaluations(settings.solver, settings.tuned_steps(),
+    fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
                                               refine.candidate_count(descents), settings.teacher_samples)
     fixed = sum(count.fixed.values())
     count.low, count.high = fixed + fewest, fixed + most

@@ -259,7 +259,9 @@ class Job:
         plot = plot_against_baselines(doc, settings.steps, self.registry_roots, self.folder / PLOT_FILE)
         path = published.path if published else outcome.outputs.schedule
         where = f"published as {published.ref} ({path})" if published else f"saved to {path} (not published)"
-        return {"message": f"done: {len(outcome.result.sigmas) - 1}-step schedule, {where}",
+        said = [f"done: {len(outcome.result.sigmas) - 1}-step schedule, {where}"]
+        said += [t["summary"] for t in (outcome.result.tuned or {}).values()]  # which candidate won, per step count
+        return {"message": "; ".join(said),
                 "ref": published.ref if published else None, "path": str(path),
                 "plot": str(plot) if plot else None, "sigmas": [float(s) for s in outcome.result.sigmas]}
 

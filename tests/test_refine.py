@@ -76,8 +76,10 @@ def test_plan_counts_the_fewest_and_most_evaluations():
     # x 1 chunk; 3 calls each
     assert fewest == refine.CHUNK * 3 * (5 + 1 + 3 * trials)
     assert most == 2 * refine.CHUNK * 3 * (5 + refine.MAX_PASSES * trials)
-    assert refine.teacher_evaluations("euler", 16, 100, reused=True) == 0
-    assert refine.teacher_evaluations("dpmpp_2m_sde", 16, 100, reused=True) == 16 * 100
+    assert refine.teacher_evaluations(16, 100, reused=True) == 0
+    assert refine.teacher_evaluations(16, 100, reused=False) == 16 * 100  # DPM++ 2M: one call per step
+    assert [refine.judged_solver(s) for s in ("euler", "euler_ancestral", "dpmpp_2m_sde")] == \
+        ["euler", "euler", "dpmpp_2m"]
 
 
 def schedule_with(step_schedules):
@@ -147,7 +149,7 @@ def test_the_tuned_schedule_beats_every_candidate_on_its_figure_and_karras_on_fr
     result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
     assert list(result.tuned) == ["6"]
     tuned = np.asarray(result.tuned["6"]["sigmas"])
-    teacher = refine.make_teacher(toy, "euler", refine.TEACHER_SAMPLES, 0, (SIGMA_MIN, SIGMA_MAX), 100, (2,), "cpu")
+    teacher = refine.make_teacher(toy, refine.TEACHER_SAMPLES, 0, (SIGMA_MIN, SIGMA_MAX), 100, (2,), "cpu")
     figure = refine.Figure(toy, "euler", teacher)
     ours = figure.errors(tuned, figure.chunks).mean()
     assert ours == pytest.approx(result.tuned["6"]["figure"])
