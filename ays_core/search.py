@@ -198,6 +198,21 @@ def _check_history(history):
             raise ValueError("history start must be a name")
 
 
+def _check_tuned(tuned):
+    """The solver stage's results, when the state has them: {"N": {sigmas, start, summary, moves, ...}}."""
+    if tuned is None:
+        return
+    if not isinstance(tuned, dict):
+        raise ValueError("tuned must be an object")
+    for count, result in tuned.items():
+        if not isinstance(result, dict) or not isinstance(result["start"], str) or not isinstance(result["summary"], str):
+            raise ValueError("a tuned schedule is malformed")
+        _count_of(result["moves"], "tuned moves")
+        sigmas = _numbers(result["sigmas"], "a tuned schedule")
+        if sigmas.shape != (int(count) + 1,) or not np.all(np.isfinite(sigmas)):
+            raise ValueError("a tuned schedule has the wrong shape")
+
+
 def _check_state(state, config):
     """Structural checks of a state whose checksum matched (it may still have been forged);
     raise ValueError/TypeError/KeyError/IndexError naming the first problem."""
@@ -231,10 +246,7 @@ def _check_state(state, config):
         if not isinstance(name, str):
             raise ValueError("a pending start schedule has no name")
         _check_sigmas(pending, config["steps"] + 1, "a pending start schedule")
-    for count, tuned in (state.get("tuned") or {}).items():
-        sigmas = _numbers(tuned["sigmas"], "a tuned schedule")
-        if sigmas.shape != (int(count) + 1,) or not np.all(np.isfinite(sigmas)):
-            raise ValueError("a tuned schedule has the wrong shape")
+    _check_tuned(state.get("tuned"))
     if state["table"] is not None:
         table = _numbers(state["table"], "path table")
         if table.shape != (config["grid_size"],) * 2 or not np.all(np.isfinite(table)):
