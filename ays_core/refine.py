@@ -57,10 +57,6 @@ class Teacher:
     sigma_range: tuple
     evaluations: int = 0  # denoiser evaluations its own runs cost (0 when reused)
 
-    @property
-    def samples(self):
-        return sum(len(chunk[0]) for chunk in self.chunks)
-
 
 def judged_solver(solver):
     """The solver whose error judges schedules for `solver`: itself when deterministic, else its

