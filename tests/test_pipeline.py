@@ -8,12 +8,13 @@ from ays_core import pipeline
 from ays_core.errors import AYSError
 from ays_core.models.ldm import LatentDiffusionDenoiser
 from ays_core.models.toy import GaussianToy
+from ays_core.refine import solver_stage_for
 from ays_core.registry import Registry, load_schedule
 from ays_core.search import optimize
 from ays_core.settings import RunSettings
 from tiny_ldm import TinyCompVisModel
 
-QUICK = RunSettings(steps=3, refine=1, samples=256, validation_samples=64)
+QUICK = RunSettings(steps=3, refine=1, samples=256, validation_samples=64, step_counts="2", teacher_samples=8)
 
 
 def latent(sha256="ab" * 32):
@@ -44,13 +45,14 @@ def test_run_writes_publishes_and_matches_the_search(tmp_path):
     outcome = pipeline.run(GaussianToy(), QUICK.replace(publish=True), outputs, registry_roots=[tmp_path / "reg"],
                            hooks=hooks, provenance={"model_spec": "toy:gaussian"})
     assert any("starting over" in line for line in lines) and phases == ["optimizing"]
-    expected = optimize(GaussianToy(), QUICK, progress=False)
+    expected = optimize(GaussianToy(), QUICK, progress=False, solver_stage=solver_stage_for(QUICK))
     schedule = load_schedule(outputs.schedule)
     assert np.array_equal(schedule.sigmas, expected.sigmas) and np.array_equal(outcome.result.sigmas, expected.sigmas)
     recorded = schedule.doc["provenance"]["settings"]
     assert recorded["steps"] == 3 and recorded["validation_samples"] == 64 and recorded["model_spec"] == "toy:gaussian"
     assert "cfg_scale" not in recorded and schedule.doc["provenance"]["data"] == "samples of toy:gaussian"
     assert json.loads(outputs.log.read_text())["history"] and not outputs.state.exists()
+    assert sorted(schedule.doc["step_schedules"]) == ["2", "3"]  # the solver stage's, beside the 12-step list
     assert outcome.published.ref == "toy-gaussian@v1" and Registry(tmp_path / "reg").versions("toy-gaussian") == [1]
 
 
@@ -65,6 +67,8 @@ def test_run_refuses_before_any_work(tmp_path):
 def test_dry_run_counts_without_loading():
     lines = pipeline.dry_run("toy:gaussian", QUICK, "cpu")
     assert lines[0].startswith("ays optimize toy:gaussian: fast mode, 3 steps refined 1x, 256 samples")
-    assert "path table 24,576" in lines[1]  # 96 grid points x 256 samples
+    assert "race and refinement for 2, 3 steps on 8 teacher samples" in lines[0]
+    # 48 grid points x 256 samples; the teacher: 8 samples of DPM++ 2M at 100 steps
+    assert "path table 12,288, teacher 800;" in lines[1]
     with pytest.raises(AYSError, match="only for latent diffusion models"):
         pipeline.dry_run("toy:gaussian", QUICK.replace(prompts="a cat"), "cpu")
