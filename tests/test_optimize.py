@@ -124,7 +124,7 @@ def start_pausing_cli(args, cwd, at):
 
 
 def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
-    args = ["--model", "toy:gaussian", "--steps", "6", "--refine", "1", "--mode", "paper", "--samples", "4096",
+    args = ["--model", "toy:gaussian", "--steps", "6", "--refine", "1", "--mode", "paper", "--samples", "512",
             "--validation-samples", "64", "--out", "g.json"]
     state = tmp_path / "g.state.json"
     proc, paused = start_pausing_cli(args, tmp_path, at=4)
@@ -139,7 +139,7 @@ def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
     assert resumed.returncode == 0, err
     history = json.loads((tmp_path / "g.log.json").read_text())["history"]
     assert history[:len(killed_at["history"])] == killed_at["history"]  # continued, not restarted
-    expected = optimize(GaussianToy(), RunSettings(steps=6, mode="paper", refine=1, samples=4096, validation_samples=64),
+    expected = optimize(GaussianToy(), RunSettings(steps=6, mode="paper", refine=1, samples=512, validation_samples=64),
                         progress=False)
     assert np.array_equal(load_schedule(tmp_path / "g.json").sigmas, expected.sigmas)
     assert [h["klub"] for h in history] == [h["klub"] for h in expected.history]
