@@ -29,5 +29,6 @@ def test_counts_runs_and_keeps_only_the_failing_runs_log(tmp_path):
     assert lines[1].startswith("run 1/2: passed (1 passed")
     assert lines[2].startswith("run 2/2: FAILED (1 failed") and str(logs / "run-02" / "pytest.log") in lines[2]
     assert lines[-1] == "1 of 2 runs passed"
-    assert sorted(p.name for p in logs.iterdir()) == ["run-02"]  # the passing run left nothing
+    assert sorted(p.name for p in logs.iterdir()) == ["checkout", "run-02"]  # the passing run left nothing
     assert "the second run fails" in (logs / "run-02" / "pytest.log").read_text()
+    assert (logs / "checkout" / "tools" / "stress_tests.py").is_file()  # the copy the runs tested, kept with them

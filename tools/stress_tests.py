@@ -4,8 +4,10 @@ by chance (timing, load, ports, leftover state). Not part of `make test`.
     .venv/bin/python tools/stress_tests.py              # 10 runs, one busy process per CPU
     .venv/bin/python tools/stress_tests.py -k 3 --jobs 2 -- tests/test_share.py
 
-Prints each run's result and "N of K runs passed"; exits 0 only when every run passed. The logs of
-failing runs (and their pytest temporary folders) are kept under --logs; passing runs leave nothing.
+Prints each run's result and "N of K runs passed"; exits 0 only when every run passed. The runs
+test a copy of the working tree taken at the start (tracked and untracked files that git does not
+ignore), so editing or rebasing meanwhile changes nothing under test. The logs of failing runs
+(with their pytest temporary folders, and the copy) are kept under --logs; passing runs leave nothing.
 The CPU hog is bounded: --hogs processes, started and stopped by this script, each of which also
 ends by itself after --hog-limit seconds or when this script is gone. Suites and hogs run under
 `nice` (--nice) so that they compete with each other and not with anything else on the machine.
@@ -69,17 +71,30 @@ def stop_hogs(hogs):
         hog.wait()
 
 
-def run_suite(number, args, logs):
+def copy_working_tree(dest):
+    """The files of the working tree as they are now, copied to `dest` (git lists them)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout
+    for name in filter(None, listed.split(b"\0")):
+        source = REPO / os.fsdecode(name)
+        if source.is_file():  # a file deleted but not yet staged is still listed
+            target = dest / os.fsdecode(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+def run_suite(number, args, logs, checkout):
     """One whole pytest run; returns (passed?, its summary line, seconds, the kept log or None)."""
     folder = logs / f"run-{number:02d}"
     folder.mkdir()
     log = folder / "pytest.log"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE",
                "--basetemp", str(folder / "tmp"), *args.pytest_args]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
     began = time.monotonic()
     with open(log, "wb") as out:
-        code = subprocess.run(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
+        code = subprocess.run(command, cwd=checkout, env=env, stdin=subprocess.DEVNULL, stdout=out,
                               stderr=subprocess.STDOUT).returncode
     seconds = time.monotonic() - began
     summary = next((m.group(1) for m in map(SUMMARY.match, reversed(log.read_text(errors="replace").splitlines()))
@@ -94,14 +109,18 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logs = args.logs or Path(tempfile.mkdtemp(prefix="ays-stress-"))
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"{args.runs} runs of the suite, {args.jobs} at a time, with {args.hogs} busy process(es); "
-          f"failing runs' logs go to {logs}", flush=True)
+    try:
+        checkout = copy_working_tree(logs / "checkout")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"stress_tests: cannot copy the working tree (git ls-files): {exc}")
+    print(f"{args.runs} runs of the suite, {args.jobs} at a time, with {args.hogs} busy process(es), on a copy "
+          f"of the working tree; failing runs' logs go to {logs}", flush=True)
     os.nice(args.nice)  # inherited by the suites and the hogs
     hogs = start_hogs(args.hogs, args.hog_limit)
     passed = 0
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
-            runs = [pool.submit(run_suite, i, args, logs) for i in range(1, args.runs + 1)]
+            runs = [pool.submit(run_suite, i, args, logs, checkout) for i in range(1, args.runs + 1)]
             for number, run in enumerate(runs, 1):
                 ok, summary, seconds, log = run.result()
                 passed += ok
@@ -111,8 +130,10 @@ def main(argv=None):
     finally:
         stop_hogs(hogs)
     print(f"{passed} of {args.runs} runs passed")
-    if passed == args.runs and not any(logs.iterdir()) and args.logs is None:
-        logs.rmdir()
+    if passed == args.runs:
+        shutil.rmtree(checkout)
+        if args.logs is None:
+            logs.rmdir()
     return 0 if passed == args.runs else 1
 
 
