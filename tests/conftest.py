@@ -1,8 +1,9 @@
 """Every test starts from the same state, whatever ran before it and whatever the shell holds.
 
-- HOME, the XDG folders (the per-user registry and latent cache live there), the platform's
-  app-data folders, TMPDIR (for subprocesses) and the working directory are fresh empty folders
-  per test, so nothing is read from or written to the developer's own folders or the checkout.
+- HOME is the test's own `tmp_path / "home"`, and the XDG folders (the per-user registry and
+  latent cache live there: $XDG_DATA_HOME = home/data, $XDG_CACHE_HOME = home/cache), the
+  platform's app-data folders, TMPDIR (for subprocesses) and the working directory (home/work)
+  are inside it, so nothing is read from or written to the developer's own folders or the checkout.
 - A test that writes into the repository's registry/ fails.
 - $AYS_* and the torch.distributed / torchrun variables of the caller's shell are removed.
 - The random generators of random, numpy and torch are seeded before each test (a test's
@@ -45,14 +46,16 @@ def _clear_leaking_variables(monkeypatch):
 
 
 def _fresh_home(monkeypatch, home):
-    """Point every per-user folder convention (Linux XDG, macOS via HOME, Windows) into `home`."""
-    folders = {"HOME": home, "USERPROFILE": home, "XDG_DATA_HOME": home / ".local" / "share",
-               "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
-               "XDG_STATE_HOME": home / ".local" / "state", "APPDATA": home / "AppData" / "Roaming",
-               "LOCALAPPDATA": home / "AppData" / "Local", "TMPDIR": home / "tmp"}
-    for name, folder in folders.items():
-        folder.mkdir(parents=True, exist_ok=True)
+    """Point every per-user folder convention (Linux XDG, macOS via HOME, Windows) into `home`.
+    Only home, its TMPDIR and the working directory exist at first, as in a new account."""
+    for name, folder in {"HOME": home, "USERPROFILE": home, "XDG_DATA_HOME": home / "data",
+                         "XDG_CACHE_HOME": home / "cache", "XDG_CONFIG_HOME": home / "config",
+                         "XDG_STATE_HOME": home / "state", "APPDATA": home / "AppData" / "Roaming",
+                         "LOCALAPPDATA": home / "AppData" / "Local", "TMPDIR": home / "tmp"}.items():
         monkeypatch.setenv(name, str(folder))
+    (home / "tmp").mkdir(parents=True)  # a TMPDIR that does not exist would be ignored
+    (home / "work").mkdir()
+    monkeypatch.chdir(home / "work")
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +65,10 @@ def _matplotlib_config(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated_test(tmp_path_factory, monkeypatch, _matplotlib_config):
+def isolated_test(tmp_path, monkeypatch, _matplotlib_config):
     _clear_leaking_variables(monkeypatch)
-    _fresh_home(monkeypatch, tmp_path_factory.mktemp("home"))
+    _fresh_home(monkeypatch, tmp_path / "home")
     monkeypatch.setenv("MPLCONFIGDIR", str(_matplotlib_config))
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     random.seed(0)
     np.random.seed(0)
     if "torch" in sys.modules:  # not imported here: tests may check that light commands never import it
