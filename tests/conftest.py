@@ -1,9 +1,11 @@
 """Every test starts from the same state, whatever ran before it and whatever the shell holds.
 
-- HOME is the test's own `tmp_path / "home"`, and the XDG folders (the per-user registry and
-  latent cache live there: $XDG_DATA_HOME = home/data, $XDG_CACHE_HOME = home/cache), the
-  platform's app-data folders, TMPDIR (for subprocesses) and the working directory (home/work)
-  are inside it, so nothing is read from or written to the developer's own folders or the checkout.
+- HOME is the test's own `tmp_path / "home"` (created only by what writes there, so a test can
+  still check that nothing else appeared in tmp_path), with the XDG folders (the per-user
+  registry and latent cache live there: $XDG_DATA_HOME = home/data, $XDG_CACHE_HOME = home/cache)
+  and the platform's app-data folders inside it; TMPDIR (for subprocesses) and the working
+  directory are empty folders of their own. Nothing is read from or written to the developer's
+  own folders or the checkout.
 - A test that writes into the repository's registry/ fails.
 - $AYS_* and the torch.distributed / torchrun variables of the caller's shell are removed.
 - The random generators of random, numpy and torch are seeded before each test (a test's
@@ -46,16 +48,12 @@ def _clear_leaking_variables(monkeypatch):
 
 
 def _fresh_home(monkeypatch, home):
-    """Point every per-user folder convention (Linux XDG, macOS via HOME, Windows) into `home`.
-    Only home, its TMPDIR and the working directory exist at first, as in a new account."""
+    """Point every per-user folder convention (Linux XDG, macOS via HOME, Windows) into `home`."""
     for name, folder in {"HOME": home, "USERPROFILE": home, "XDG_DATA_HOME": home / "data",
                          "XDG_CACHE_HOME": home / "cache", "XDG_CONFIG_HOME": home / "config",
                          "XDG_STATE_HOME": home / "state", "APPDATA": home / "AppData" / "Roaming",
-                         "LOCALAPPDATA": home / "AppData" / "Local", "TMPDIR": home / "tmp"}.items():
+                         "LOCALAPPDATA": home / "AppData" / "Local"}.items():
         monkeypatch.setenv(name, str(folder))
-    (home / "tmp").mkdir(parents=True)  # a TMPDIR that does not exist would be ignored
-    (home / "work").mkdir()
-    monkeypatch.chdir(home / "work")
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +63,11 @@ def _matplotlib_config(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated_test(tmp_path, monkeypatch, _matplotlib_config):
+def isolated_test(tmp_path, tmp_path_factory, monkeypatch, _matplotlib_config):
     _clear_leaking_variables(monkeypatch)
     _fresh_home(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmpdir")))  # must exist, or it is ignored
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     monkeypatch.setenv("MPLCONFIGDIR", str(_matplotlib_config))
     random.seed(0)
     np.random.seed(0)
