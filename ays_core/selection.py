@@ -150,14 +150,20 @@ def builtin_schedule(model):
 # ---------------------------------------------------------------- caching
 
 def folder_stamp(roots):
-    """Modification times that change whenever a schedule is added to one of `roots`: the
-    folder, its index.json and each id folder (a few stat calls, cheap enough per request)."""
+    """What changes whenever a schedule is added to one of `roots`: the modification times of the
+    folder, its index.json and each id folder, and the file names in each id folder (file
+    systems keep times in clock ticks of a few ms, so two publishes within one tick leave the
+    times as they were). A few stat and listdir calls, cheap enough per request."""
     stamp = []
     for root in roots:
         try:
             stamp.append((root, os.stat(root).st_mtime_ns))
             with os.scandir(root) as entries:
-                stamp.extend((e.path, e.stat().st_mtime_ns) for e in entries if e.name == "index.json" or e.is_dir())
+                for entry in sorted(entries, key=lambda e: e.name):
+                    if entry.name == "index.json":
+                        stamp.append((entry.path, entry.stat().st_mtime_ns))
+                    elif entry.is_dir():
+                        stamp.append((entry.path, entry.stat().st_mtime_ns, tuple(sorted(os.listdir(entry.path)))))
         except OSError:
             stamp.append((root, None))
     return tuple(stamp)

@@ -16,12 +16,14 @@ def doc_for(schedule_id="mine", version=1, sigmas=(10.0, 2.0, 0.5, 0.1), descrip
 
 class Remote:
     """Routes map a URL path to a behaviour: bytes (served whole), or a dict with any of
-    body, status, headers, delay (s before answering), drip (s between bytes), truncate (bytes
-    actually sent of a declared body), endless (chunk repeated forever without a length), no_length,
-    fail_first (answer 500 that many times first)."""
+    body, status, headers, gate (a `Remote.gate()` Event awaited before answering: a stall the
+    test ends when it chooses, or never), delay (s before answering: only where load can make
+    the outcome no different, e.g. a deadline that must expire), drip (s between bytes), truncate
+    (bytes actually sent of a declared body), endless (chunk repeated forever without a length),
+    no_length, fail_first (answer 500 that many times first)."""
 
     def __init__(self):
-        self.routes, self.hits = {}, []
+        self.routes, self.hits, self.gates = {}, [], []
         remote = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,6 +52,8 @@ class Remote:
             route["fail_first"] -= 1
             handler.send_error(500)
             return
+        if "gate" in route:
+            route["gate"].wait()
         time.sleep(route.get("delay", 0))
         body = route.get("body", b"")
         handler.send_response(route.get("status", 200))
@@ -87,6 +91,15 @@ class Remote:
     def set_index(self, index):
         self.routes["/index.json"] = dump_index(index)
 
+    def gate(self):
+        """An Event that holds back the answers of the routes it is given to until it is set
+        (close() sets every gate, so no handler is left waiting)."""
+        gate = threading.Event()
+        self.gates.append(gate)
+        return gate
+
     def close(self):
+        for gate in self.gates:
+            gate.set()
         self.server.shutdown()
         self.server.server_close()

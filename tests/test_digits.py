@@ -1,7 +1,6 @@
 """The digits checkpoint format: split, loading through `--model FILE`, bad files, training."""
 import json
 import os
-import sys
 
 import pytest
 import torch
@@ -104,8 +103,8 @@ def test_missing_checkpoint_is_a_clear_error():
         load_denoiser("no/such/model.safetensors")
 
 
-def test_training_is_reproducible_from_the_seed():
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+def test_training_is_reproducible_from_the_seed(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
     import train_digits
 
     images, _ = digits.digits_split("train")

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -95,30 +94,56 @@ def test_bad_resume_state_is_one_line_and_exit_2(tmp_path, capsys, content, mess
     assert err.startswith("ays: error: ") and message in err and "\n" not in err
 
 
+# `ays optimize` that pauses for good right after the state save that holds `at` iterations and
+# says so on file descriptor `fd`: the test kills it at that point, not at a moment of the clock.
+PAUSING_OPTIMIZE = """
+import os, signal, sys
+from ays_core import search
+from ays_core.cli import main
+fd, at = int(sys.argv[1]), int(sys.argv[2])
+save_state = search.save_state
+def save_then_pause(path, state):
+    save_state(path, state)
+    if len(state["history"]) >= at:
+        os.write(fd, b"paused")
+        while True:
+            signal.pause()
+search.save_state = save_then_pause
+sys.exit(main(["optimize", *sys.argv[3:]]))
+"""
+
+
+def start_pausing_cli(args, cwd, at):
+    """`ays optimize` in a fresh interpreter that pauses after saving `at` iterations; returns
+    (process, whether it paused: False when it ended first)."""
+    read_end, write_end = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(Path(cwd) / "paused.err", "wb") as err:  # a file: a full pipe would stop it before the pause
+        proc = subprocess.Popen([sys.executable, "-c", PAUSING_OPTIMIZE, str(write_end), str(at), *args], cwd=cwd,
+                                env=env, pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=err)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as signal_pipe:
+        paused = signal_pipe.read(6) == b"paused"  # blocks until the pause, or b"" once the process ended
+    return proc, paused
+
+
 def test_resume_after_kill_reaches_the_uninterrupted_result(tmp_path):
-    args = ["--model", "toy:gaussian", "--steps", "6", "--refine", "1", "--mode", "paper", "--samples", "4096",
+    args = ["--model", "toy:gaussian", "--steps", "6", "--refine", "1", "--mode", "paper", "--samples", "512",
             "--validation-samples", "64", "--out", "g.json"]
     state = tmp_path / "g.state.json"
-    proc = run_cli(args, tmp_path)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if len(json.loads(state.read_text())["history"]) >= 4:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
+    proc, paused = start_pausing_cli(args, tmp_path, at=4)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    proc.wait()
+    assert paused, f"the run ended before its 4th iteration: {(tmp_path / 'paused.err').read_text()[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
     killed_at = json.loads(state.read_text())
     assert not (tmp_path / "g.json").exists()
     resumed = run_cli(args + ["--resume"], tmp_path)
-    _, err = resumed.communicate(timeout=300)
+    _, err = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, err
     history = json.loads((tmp_path / "g.log.json").read_text())["history"]
     assert history[:len(killed_at["history"])] == killed_at["history"]  # continued, not restarted
-    expected = optimize(GaussianToy(), RunSettings(steps=6, mode="paper", refine=1, samples=4096, validation_samples=64),
+    expected = optimize(GaussianToy(), RunSettings(steps=6, mode="paper", refine=1, samples=512, validation_samples=64),
                         progress=False)
     assert np.array_equal(load_schedule(tmp_path / "g.json").sigmas, expected.sigmas)
     assert [h["klub"] for h in history] == [h["klub"] for h in expected.history]
@@ -130,7 +155,7 @@ def test_two_gloo_processes_give_the_one_process_schedule(tmp_path, mode):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                 "-m", "ays_core", "optimize", *args, "--out", "two.json"]
-    done = subprocess.run(torchrun, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(torchrun, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["optimize", *args, "--out", str(tmp_path / "one.json")]) == 0
     assert load_schedule(tmp_path / "two.json").sigmas.tolist() == load_schedule(tmp_path / "one.json").sigmas.tolist()

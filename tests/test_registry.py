@@ -164,7 +164,7 @@ def test_concurrent_publishers_never_share_a_version(tmp_path):
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(900)
         assert p.exitcode == 0
     reg = Registry(tmp_path)
     assert reg.versions("mine") == list(range(1, 16))

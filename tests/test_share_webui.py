@@ -1,6 +1,6 @@
 """The WebUI side of sharing (issue 6): the "Pull now" button and the optional pull at start in
 Settings > AYS, against the stand-in WebUI in tests/webui_stub/ and a local remote registry."""
-import time
+import threading
 import types
 
 import numpy as np
@@ -12,6 +12,14 @@ from webui_stub import webui_harness as harness
 
 SHA = "cd" * 32
 pytestmark = pytest.mark.usefixtures("no_env_registry")
+
+
+def join_pulls_at_start():
+    """Wait for every pull the extension started in the background (its threads are 'ays-pull')."""
+    for thread in threading.enumerate():
+        if thread.name == "ays-pull":
+            thread.join(900)
+            assert not thread.is_alive()
 
 
 def start(tmp_path, **settings):
@@ -89,17 +97,17 @@ def test_button_component_runs_a_pull_when_clicked(tmp_path, remote):
 
 def test_pull_at_start_runs_in_the_background(tmp_path, remote, capsys):
     remote.publish(doc_for("alpha"))
-    remote.routes["/index.json"] = {"body": remote.routes["/index.json"], "delay": 0.5}
+    index_held = remote.gate()
+    remote.routes["/index.json"] = {"body": remote.routes["/index.json"], "gate": index_held}
     webui = start(tmp_path, ays_remote_url=remote.url, ays_pull_at_start=True)
     try:
         app = types.SimpleNamespace(add_api_route=lambda *args, **kwargs: None)
-        began = time.monotonic()
         webui.script_callbacks.app_started_callback(None, app)
-        assert time.monotonic() - began < 0.4  # start-up did not wait for the slow remote
-        deadline = time.monotonic() + 10
-        while not Registry(tmp_path / "mine").versions("alpha") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.1)  # let the thread print its line
+        # start-up is over while the remote cannot have answered: it did not wait for the pull
+        assert [t for t in threading.enumerate() if t.name == "ays-pull"]
+        assert not Registry(tmp_path / "mine").versions("alpha")
+        index_held.set()
+        join_pulls_at_start()
         assert Registry(tmp_path / "mine").versions("alpha") == [1]
         assert "AYS: pulled 1 new" in capsys.readouterr().err
     finally:
@@ -111,21 +119,18 @@ def test_no_pull_at_start_unless_asked(tmp_path, remote):
     webui = start(tmp_path, ays_remote_url=remote.url)
     try:
         webui.script_callbacks.app_started_callback(None, types.SimpleNamespace(add_api_route=lambda *a, **k: None))
-        time.sleep(0.2)
+        join_pulls_at_start()  # a pull started by mistake has now hit the remote
         assert remote.hits == []
     finally:
         harness.stop_webui()
 
 
-def test_failed_pull_at_start_is_one_line_and_start_up_goes_on(tmp_path, capsys):
-    webui = start(tmp_path, ays_remote_url="http://127.0.0.1:9/", ays_pull_at_start=True)
+def test_failed_pull_at_start_is_one_line_and_start_up_goes_on(tmp_path, capsys, closed_port_url):
+    webui = start(tmp_path, ays_remote_url=closed_port_url, ays_pull_at_start=True)
     try:
         webui.script_callbacks.app_started_callback(None, types.SimpleNamespace(add_api_route=lambda *a, **k: None))
-        deadline = time.monotonic() + 15
-        err = ""
-        while "AYS: pull from" not in err and time.monotonic() < deadline:
-            time.sleep(0.1)
-            err += capsys.readouterr().err
+        join_pulls_at_start()
+        err = capsys.readouterr().err
         assert err.count("AYS: pull from") == 1 and "cannot connect" in err and "Traceback" not in err
     finally:
         harness.stop_webui()

@@ -37,7 +37,7 @@ def tab(tmp_path, monkeypatch):
     webui.ays.JOB = job_for(tmp_path / "job")
     yield webui
     webui.ays.JOB.stop()
-    webui.ays.JOB.wait(60)
+    assert webui.ays.JOB.wait(900)  # no job thread outlives its test
     harness.stop_webui()
 
 
@@ -62,7 +62,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     client = client_for(tab)
     response = client.post("/ays/v1/optimize", json={**QUICK, "cfg_scale": 3.0})
     assert response.status_code == 200 and response.json()["state"] == "running"
-    assert tab.ays.JOB.wait(600)
+    assert tab.ays.JOB.wait(900)
     status = client.get("/ays/v1/optimize").json()
     assert status["state"] == "done", status["message"]
     assert status["history"] and status["evaluations"] > 0 and status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
@@ -96,7 +96,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
 
     model.apply_model = apply_then_stop
     tab.ays.start({**QUICK, "samples": 8, "mode": "paper", "solver": "euler"})
-    assert job.wait(600)
+    assert job.wait(900)
     status = job.status()
     assert status["state"] == "stopped" and status["resumable"]
     assert status["history"]  # iterations done before the stop are in the state file
@@ -111,7 +111,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
     assert job.status()["resumable"] and job.status()["history"]
     client = client_for(tab)
     assert client.post("/ays/v1/optimize/resume", json={}).status_code == 200
-    assert job.wait(600)
+    assert job.wait(900)
     assert job.status()["state"] == "done"
     assert load_schedule(tmp_path / "registry" / f"sd15-{SHA[:10]}" / "v1.json").doc["provenance"]["settings"]["mode"] == "paper"
 
@@ -128,7 +128,7 @@ def test_webui_interrupt_stops_the_job(tab):
 
     model.apply_model = interrupt_later
     tab.ays.start(QUICK)
-    assert job.wait(600)
+    assert job.wait(900)
     assert job.status()["state"] == "stopped"
 
 
@@ -150,13 +150,13 @@ def test_bad_requests_get_clear_errors(tab):
 def test_a_job_saved_by_the_version_before_run_settings_resumes(tab, tmp_path):
     job = tab.ays.JOB
     tab.ays.start(QUICK)
-    assert job.wait(600) and job.status()["state"] == "done"
+    assert job.wait(900) and job.status()["state"] == "done"
     saved = json.loads((tmp_path / "job" / "job.json").read_text())
     old = {"data": "prompts", **{key: saved["settings"][key] for key in tune.REQUEST_FIELDS}}
     (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "settings": old, "state": "stopped"}))
     assert job.status()["resumable"]
     tab.ays.start(None, resume=True)
-    assert job.wait(600) and job.status()["state"] == "done", job.status()["message"]
+    assert job.wait(900) and job.status()["state"] == "done", job.status()["message"]
 
 
 def test_reload_ui_finds_the_same_job(tmp_path):
@@ -214,14 +214,14 @@ def test_forge_runs_on_its_loaded_unet_model_with_progress_stop_and_resume(tmp_p
         kmodel.apply_model = apply_then_stop
         client = client_for(webui)
         assert client.post("/ays/v1/optimize", json={**QUICK, "mode": "paper", "samples": 8}).status_code == 200
-        assert job.wait(600)
+        assert job.wait(900)
         status = client.get("/ays/v1/optimize").json()
         assert status["state"] == "stopped" and status["resumable"] and status["history"]
         assert webui.shared.state.sampling_step == status["evaluations"] > 0  # the WebUI's progress fields
         kmodel.apply_model = original
 
         assert client.post("/ays/v1/optimize/resume", json={}).status_code == 200
-        assert job.wait(600)
+        assert job.wait(900)
         status = client.get("/ays/v1/optimize").json()
         assert status["state"] == "done", status["message"]
         assert status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
@@ -234,7 +234,7 @@ def test_forge_runs_on_its_loaded_unet_model_with_progress_stop_and_resume(tmp_p
 
     finally:
         webui.ays.JOB.stop()
-        webui.ays.JOB.wait(60)
+        assert webui.ays.JOB.wait(900)  # no job thread outlives its test
         harness.stop_webui()
     webui = harness.start_webui(sd_model=engine)  # the next generation, with the scheduler script
     try:

@@ -118,6 +118,21 @@ def test_selector_caches_until_a_registry_changes(tmp_path):
     assert selector.choose(roots, model).ref == "sd15@v3"
 
 
+def test_selector_sees_a_version_added_within_one_file_system_clock_tick(tmp_path):
+    """Two publishes a few ms apart can leave every modification time as it was (the times move
+    in clock ticks): played here by putting the times back after the second publish."""
+    selector = Selector(recheck_s=0)
+    model = ModelInfo("sd15", "eps")
+    publish(tmp_path, "sd15")
+    roots = [str(tmp_path), SHIPPED]
+    assert selector.choose(roots, model).ref == "sd15@v3"  # after the shipped v1 and v2
+    times = {path: os.stat(path).st_mtime_ns for path in (tmp_path, tmp_path / "index.json", tmp_path / "sd15")}
+    publish(tmp_path, "sd15")
+    for path, mtime in times.items():
+        os.utime(path, ns=(mtime, mtime))
+    assert selector.choose(roots, model).ref == "sd15@v4"
+
+
 def test_selector_rechecks_folders_at_most_every_recheck_s(tmp_path):
     selector = Selector(recheck_s=3600)
     roots = [str(tmp_path), SHIPPED]
