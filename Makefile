@@ -20,6 +20,7 @@ demo: setup
 	$(VENV)/bin/ays registry list
 	$(VENV)/bin/ays schedule sdxl --steps 20
 	$(PY) benchmarks/demo.py
+	@echo "The ays command is in $(VENV)/bin: run '. $(VENV)/bin/activate' to put it on your PATH."
 
 # Every table of docs/BENCHMARKS.md's suite section (about 45 min on 2 idle cores; bench-quick: minutes).
 bench: setup

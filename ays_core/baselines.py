@@ -1,7 +1,7 @@
 """Hand-made schedules: the ones AYS is compared against and starts from.
 
 Every function takes (n, sigma_min, sigma_max, ...) and returns a descending float64 array of
-n + 1 sigmas ending in 0, k-diffusion style. Where k-diffusion has the schedule we call it.
+n + 1 sigmas ending in 0, k-diffusion style (numpy only: no torch needed).
 The discrete ones (time_uniform, sgm_uniform, simple) read a VP model's noise table: ascending
 sigmas indexed by training timestep, SD's by default.
 """
@@ -16,34 +16,28 @@ from .interp import check_range, check_steps, truncate
 SD_SIGMA_RANGE = (0.0291671582, 14.6146412293)  # what a baseline spans when no range is given
 
 
-def _kdiffusion_sampling():
-    # Imported on first use: k-diffusion pulls in torchvision and friends, which the sigma
-    # path inside a WebUI never needs. Its CLIP dependency warns about pkg_resources on import.
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        from k_diffusion import sampling
-    return sampling
-
-
 def _with_zero(sigmas):
     return np.append(np.asarray(sigmas, dtype=np.float64), 0.0)
 
 
+# karras, exponential and polyexponential are k-diffusion's get_sigmas_* formulas, computed here in
+# float64 with numpy (k-diffusion computes them in float32 torch): printing a schedule needs no torch.
+
 def karras(n, sigma_min, sigma_max, rho=7.0):
     """EDM / Karras et al. 2022: evenly spaced in sigma^(1/rho)."""
-    return _kdiffusion_sampling().get_sigmas_karras(n, sigma_min, sigma_max, rho=rho).double().numpy()
+    top, bottom = sigma_max ** (1.0 / rho), sigma_min ** (1.0 / rho)
+    return _with_zero((top + np.linspace(0.0, 1.0, n) * (bottom - top)) ** rho)
 
 
 def exponential(n, sigma_min, sigma_max):
     """Evenly spaced in log sigma (= uniform in logSNR)."""
-    return _kdiffusion_sampling().get_sigmas_exponential(n, sigma_min, sigma_max).double().numpy()
+    return _with_zero(np.exp(np.linspace(math.log(sigma_max), math.log(sigma_min), n)))
 
 
 def polyexponential(n, sigma_min, sigma_max, rho=1.0):
     """Log sigma following a polynomial ramp of degree rho (rho = 1 is exponential)."""
-    return _kdiffusion_sampling().get_sigmas_polyexponential(n, sigma_min, sigma_max, rho=rho).double().numpy()
+    ramp = np.linspace(1.0, 0.0, n) ** rho
+    return _with_zero(np.exp(math.log(sigma_min) + ramp * (math.log(sigma_max) - math.log(sigma_min))))
 
 
 def kl_optimal(n, sigma_min, sigma_max):

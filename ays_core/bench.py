@@ -102,9 +102,9 @@ def validate_request(schedules, samplers, nfes, samples, seeds):
     for nfe in nfes:
         steps_for_nfe(samplers[0], nfe)
     if not isinstance(samples, int) or samples < 2:
-        raise AYSError(f"--samples must be at least 2, got {samples!r}")
+        raise AYSError(f"samples per cell must be at least 2, got {samples!r}")
     if not isinstance(seeds, int) or seeds < 1:
-        raise AYSError(f"--seeds must be at least 1, got {seeds!r}")
+        raise AYSError(f"seeds must be at least 1, got {seeds!r}")
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ def rows_that_fit(cost, budget_bytes):
     if rows < 1:
         raise AYSError(f"the model does not fit: {format_bytes(cost.weight_bytes)} of weights + "
                        f"{format_bytes(cost.activation_bytes)} per UNet row + {format_bytes(RESERVE_BYTES)} reserve "
-                       f"exceed the {format_bytes(budget_bytes)} memory budget (try --dtype fp16 or a larger --max-memory)")
+                       f"exceed the {format_bytes(budget_bytes)} memory budget (load the model in fp16, ?dtype=fp16 in its spec, or allow more memory)")
     return rows
 
 

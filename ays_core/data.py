@@ -24,6 +24,7 @@ import torch
 from .errors import AYSError
 from .fileio import atomic_write, read_capped
 from .settings import DEFAULT_DATA_STEPS
+from .userdirs import user_cache_dir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CACHE_ENV = "AYS_CACHE"
@@ -41,9 +42,7 @@ class StopRequested(Exception):
 
 
 def default_cache_dir():
-    base = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "ays")
-    return Path(base) / "latents"
+    return Path(os.environ.get(CACHE_ENV) or user_cache_dir()) / "latents"
 
 
 @dataclass
@@ -151,11 +150,14 @@ def reference_sigmas(denoiser, steps):
 
 def sample_from_model(denoiser, cond_index, latent_shape, seeds, sigmas, device):
     """x0 drawn with DPM++ 2M from per-sample seeded noise (the same seed gives the same x0)."""
-    from .baselines import _kdiffusion_sampling
+    import warnings
+
+    with warnings.catch_warnings():  # k-diffusion's CLIP dependency warns about pkg_resources on import
+        warnings.simplefilter("ignore", UserWarning)
+        from k_diffusion import sampling
 
     noise = torch.stack([torch.randn(latent_shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
     x = (noise * sigmas[0]).to(device)
-    sampling = _kdiffusion_sampling()
     with torch.no_grad():
         x0 = sampling.sample_dpmpp_2m(denoiser, x, sigmas.to(device), extra_args={"cond_index": cond_index},
                                       disable=True)

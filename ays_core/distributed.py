@@ -33,11 +33,15 @@ def is_main():
     return rank_and_size()[0] == 0
 
 
-def chunked_sum(n_chunks, chunk_fn, shape):
-    """Sum of chunk_fn(i) (float64 arrays of `shape`) over i < n_chunks, chunks shared out over ranks."""
+def chunked_sum(n_chunks, chunk_fn, shape, progress=None):
+    """Sum of chunk_fn(i) (float64 arrays of `shape`) over i < n_chunks, chunks shared out over ranks.
+    `progress`: a description to show a progress bar with (on the main rank), or None."""
+    from tqdm import tqdm
+
     rank, size = rank_and_size()
     slots = torch.zeros((n_chunks,) + tuple(shape), dtype=torch.float64)
-    for i in range(rank, n_chunks, size):
+    mine = range(rank, n_chunks, size)
+    for i in tqdm(mine, desc=progress, unit="chunk", disable=progress is None or rank != 0):
         slots[i] = torch.as_tensor(chunk_fn(i), dtype=torch.float64)
     if size > 1:
         on_gpu = dist.get_backend() == "nccl"

@@ -26,6 +26,7 @@ from .errors import AYSError
 
 CONVENTIONS = ("ays", "a1111")
 ROUNDING = 0.01  # relative: 0.029 vs 0.0291675 is 0.6%, 14.615 vs 14.614642 is 0.002%
+MAX_STEPS = 10_000  # far above any sampler's use; keeps a typo from allocating gigabytes
 
 
 def loglinear_interp(sigmas, num_points):
@@ -101,8 +102,8 @@ def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, de
 
 
 def check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise AYSError(f"steps must be a whole number >= 1, got {steps!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise AYSError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
 
 
 def check_denoise(denoise):

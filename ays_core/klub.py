@@ -161,13 +161,13 @@ class PathKLUB(_ChunkedEstimator):
     """Fast mode: a table of E||D(x_j, g_j) - D(x_k, g_k)||^2 over a log grid, then quadrature."""
 
     def __init__(self, denoiser, x0_source, samples, seed, chunk_size, device, max_batch,
-                 sigma_min, sigma_max, grid_size=96, table=None):
+                 sigma_min, sigma_max, grid_size=96, table=None, progress=False):
         super().__init__(denoiser, x0_source, samples, seed, chunk_size, device, max_batch)
         self.grid = np.geomspace(sigma_min, sigma_max, int(grid_size))
-        self.table = self._build_table() if table is None else np.asarray(table, dtype=np.float64)
+        self.table = self._build_table(progress) if table is None else np.asarray(table, dtype=np.float64)
         self._ratio = self._shape_ratio()
 
-    def _build_table(self):
+    def _build_table(self, progress=False):
         g = len(self.grid)
         grid = torch.from_numpy(self.grid)
         steps = torch.sqrt(torch.diff(grid ** 2, prepend=torch.zeros(1)))  # path increments
@@ -184,7 +184,8 @@ class PathKLUB(_ChunkedEstimator):
             sq = norms[:, :, None] + norms[:, None, :] - 2 * torch.bmm(d, d.transpose(1, 2))
             return sq.clamp_min(0).sum(0).numpy()
 
-        table = chunked_sum(self.n_chunks, chunk, (g, g)) / self.samples
+        what = f"path table ({self.samples} paths x {g} noise levels)" if progress else None
+        table = chunked_sum(self.n_chunks, chunk, (g, g), progress=what) / self.samples
         np.fill_diagonal(table, 0.0)
         return table
 

@@ -4,24 +4,23 @@ from pathlib import Path
 
 from .baselines import BASELINES, Baseline
 from .errors import AYSError
-from .registry import SHIPPED_REGISTRY, Registry, RegistrySet, default_registry, load_schedule, parse_ref
+from .registry import load_schedule, parse_ref, search_order
 
 
 def resolve(name, registry=None, version=None):
     """What `name` means: a Baseline ('karras', ...), or a stored Schedule from a schedule file
-    path or a registry id ('sdxl', 'sdxl@2') looked up in `registry` (default: $AYS_REGISTRY or
-    the shipped one) and then in the shipped registry. Both have .id, .version, .resample()."""
+    path or a registry id ('sdxl', 'sdxl@2') looked up in `registry` (default: yours, $AYS_REGISTRY
+    or the per-user one) and then in the shipped registry. Both have .id, .version, .resample()."""
     if name in BASELINES:
         return Baseline(name)
     if name.endswith(".json") or "/" in name or "\\" in name:
         if version is not None:
-            raise AYSError("--version applies to registry ids, not to a schedule file")
+            raise AYSError(f"a version applies to registry ids, not to a schedule file such as {name!r}")
         return load_schedule(Path(name))
     schedule_id, ref_version = parse_ref(name)
     if version is not None and ref_version is not None and version != ref_version:
         raise AYSError(f"{name!r} names version {ref_version} but version {version} was asked for")
-    registries = RegistrySet([registry or default_registry(), Registry(SHIPPED_REGISTRY)])
-    return registries.get(schedule_id, version or ref_version)
+    return search_order(registry).get(schedule_id, version or ref_version)
 
 
 def schedule(name, steps, denoise=None, version=None, registry=None, convention="ays",

@@ -44,7 +44,8 @@ class Hooks:
 
 @dataclass
 class Outputs:
-    """Where a run writes: the schedule file, the search's state (for resume) and the log of curves."""
+    """Where a run writes: the schedule file (None: none, only publish), the search's state (for
+    resume) and the log of curves."""
 
     schedule: Path
     state: Path
@@ -59,7 +60,7 @@ class Outputs:
 
     def check(self):
         for path in (self.schedule, self.state, self.log):
-            if not path.parent.is_dir():
+            if path is not None and not path.parent.is_dir():
                 raise AYSError(f"{path}: folder {path.parent} does not exist")
         return self
 
@@ -143,7 +144,8 @@ def run(denoiser, settings, outputs, *, registry_roots=(), resume=False, device=
     if not main:
         return None
     document = schedule_document(denoiser, settings, result, schedule_id, provenance)
-    atomic_write(outputs.schedule, dump_schedule(document))
+    if outputs.schedule is not None:  # None: the schedule goes to the registry only
+        atomic_write(outputs.schedule, dump_schedule(document))
     atomic_write(outputs.log, (json.dumps({"settings": result.settings, "history": result.history,
                                            "solver_stage": result.tuned}, indent=1) + "\n").encode())
     published = RegistrySet(list(registry_roots)).publish(document) if settings.publish else None

@@ -8,33 +8,43 @@ from .fileio import atomic_write
 from .interp import resample
 from .registry import RegistrySet
 
+SIGMA_AXIS = "sigma: noise std. dev. in the model's data units (log scale)"
 
-def plot_schedules(schedules, path, title="Sampling schedules"):
-    """Draw {label: sampling sigmas} on a log-sigma axis against step index and save a PNG.
 
-    The final 0 of each schedule is left out (it has no logarithm)."""
-    import io
+def schedule_figure(schedules, title):
+    """A matplotlib figure of {label: sampling sigmas} on a log-sigma axis against step index.
+
+    The final 0 of each schedule is left out (it has no logarithm). The legend sits right of the
+    axes, so it never covers a curve or a label."""
+    import logging
 
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfont: ..." is no news to the user
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    fig = Figure(figsize=(8.4, 4.4), dpi=110)
+    ax = fig.subplots()
     for label, sigmas in schedules.items():
         sigmas = np.asarray(sigmas, dtype=np.float64)
         sigmas = sigmas[sigmas > 0]
         ax.plot(np.arange(len(sigmas)), sigmas, marker="o", markersize=3.5, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("sigma (log scale)")
-    ax.set_title(title)
+    ax.set_xlabel("step (the final step, to sigma = 0, is not drawn)")
+    ax.set_ylabel(SIGMA_AXIS, fontsize=8)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def plot_schedules(schedules, path, title="Sampling schedules"):
+    """Draw {label: sampling sigmas} (see schedule_figure) and save it as a PNG at `path`."""
+    import io
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    schedule_figure(schedules, title).savefig(buffer, format="png", bbox_inches="tight")
     atomic_write(Path(path), buffer.getvalue())
     return Path(path)
 

@@ -26,9 +26,14 @@ from .errors import AYSError
 from .fileio import (MAX_JSON_BYTES, atomic_write, file_lock, is_link, is_temp_name, parse_json, read_capped,
                      read_json, refuse_link, sha256_bytes)
 from .interp import resample
+from .userdirs import user_data_dir
 from .version import __version__
 
-SHIPPED_REGISTRY = Path(__file__).resolve().parent.parent / "registry"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# An installed package carries the shipped registry inside (pyproject.toml maps it there); a checkout,
+# which is also the WebUI extension, has it beside the package.
+SHIPPED_REGISTRY = next((p for p in (PACKAGE_DIR / "shipped_registry", PACKAGE_DIR.parent / "registry") if p.is_dir()),
+                        PACKAGE_DIR.parent / "registry")
 SCHEMA_DIR = SHIPPED_REGISTRY / "schema"
 REGISTRY_ENV = "AYS_REGISTRY"
 ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
@@ -40,8 +45,14 @@ KEY_ORDER = ("schema_version", "id", "version", "description", "model", "sigmas"
 
 
 def default_registry():
-    """The registry the CLI writes to: $AYS_REGISTRY if set, else the shipped `registry/`."""
-    return Path(os.environ.get(REGISTRY_ENV) or SHIPPED_REGISTRY)
+    """Your registry, where publish, pull and import write and every lookup looks first:
+    $AYS_REGISTRY if set, else `registry` in the per-user data folder. Never the shipped one."""
+    return Path(os.environ.get(REGISTRY_ENV) or user_data_dir() / "registry")
+
+
+def search_order(registry=None):
+    """The registries a lookup searches: yours (`registry` when given), then the shipped one."""
+    return RegistrySet([registry or default_registry(), SHIPPED_REGISTRY])
 
 
 # ---------------------------------------------------------------- parsing and validation
@@ -159,6 +170,7 @@ class Schedule:
 
     doc: dict
     path: Path = None
+    just_published: bool = False  # set by publish when it wrote this file (not when a version already held it)
 
     @property
     def id(self):
@@ -190,6 +202,23 @@ class Schedule:
         """The N-step sampling schedule; options as ays_core.interp.resample. A schedule made for
         exactly N steps (step_schedules) is used as it is, in either convention."""
         return resample(self.sigmas, steps, exact=self.step_schedules.get(steps), **options)
+
+
+def same_schedule(a, b):
+    """Whether two schedule documents say the same thing: everything but the version number and
+    the time of creation (an identical re-run publishes nothing new)."""
+    def content(doc):
+        provenance = {k: v for k, v in doc.get("provenance", {}).items() if k != "created_at"}
+        return {**{k: v for k, v in doc.items() if k != "version"}, "provenance": provenance}
+
+    return content(a) == content(b)
+
+
+def publish_message(schedule):
+    """What to tell the user after publish: the version written, or the one that already holds it."""
+    if schedule.just_published:
+        return f"published {schedule.ref} to {schedule.path}"
+    return f"nothing published: {schedule.ref} ({schedule.path}) already holds this schedule"
 
 
 def load_schedule(path):
@@ -450,10 +479,17 @@ class Registry:
         """Add `doc` as the next version of its id and regenerate the index; returns the Schedule.
 
         Versions are immutable: the version in `doc` is replaced by one past the highest stored
-        (or listed in `taken_versions`, e.g. the same id in another registry)."""
+        (or listed in `taken_versions`, e.g. the same id in another registry). When the latest
+        version here already holds the same schedule (`same_schedule`), nothing is written and
+        that version is returned (its `just_published` is False)."""
         validate(doc)
         with self.lock():
-            version = max([0, *self.versions(doc["id"]), *taken_versions]) + 1
+            stored = self.versions(doc["id"])
+            if stored and stored[-1] > max(taken_versions, default=0):
+                latest = self._get_or_none(doc["id"], stored[-1])
+                if latest is not None and same_schedule(latest.doc, doc):
+                    return latest
+            version = max([0, *stored, *taken_versions]) + 1
             doc = {**doc, "version": version}
             validate(doc)
             path = self._folder_for(doc["id"]) / f"v{version}.json"
@@ -461,7 +497,13 @@ class Registry:
                 raise AYSError(f"{path} already exists; refusing to overwrite a published version")
             atomic_write(path, dump_schedule(doc))
             self._repair()
-        return Schedule(doc, path)
+        return Schedule(doc, path, just_published=True)
+
+    def _get_or_none(self, schedule_id, version):
+        try:
+            return self.get(schedule_id, version)
+        except AYSError:  # a broken file holds nothing; `verify` reports it
+            return None
 
     def _folder_for(self, schedule_id):
         """The id's folder, created if missing. A link there is refused: a write through it would
@@ -603,7 +645,16 @@ class RegistrySet:
         return found
 
     def publish(self, doc):
-        taken = [v for r in self.registries[1:] for v in r.versions(check_id(doc.get("id")))]
+        """Publish into the first registry (see Registry.publish), unless the latest version of
+        the id anywhere in the set already holds the same schedule: then that one is returned."""
+        schedule_id = check_id(doc.get("id"))
+        try:
+            latest = self.get(schedule_id)
+        except AYSError:  # none yet, or a broken file (`verify` reports it)
+            latest = None
+        if latest is not None and same_schedule(latest.doc, doc):
+            return latest
+        taken = [v for r in self.registries[1:] for v in r.versions(schedule_id)]
         return self.registries[0].publish(doc, taken_versions=taken)
 
     def _where(self):

@@ -312,7 +312,7 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
         estimator = ImportanceKLUB(*common)
     else:
         table = None if state is None else state["table"]
-        estimator = PathKLUB(*common, lo, hi, grid_size=settings.grid_size, table=table)
+        estimator = PathKLUB(*common, lo, hi, grid_size=settings.grid_size, table=table, progress=progress)
     validation = stage = None
     if settings.early_stop:
         shape = tuple(getattr(denoiser, "data_shape", None) or torch.as_tensor(_draw_one(source)).shape)
@@ -370,12 +370,11 @@ class _Run:
     def finish(self):
         from tqdm import tqdm
 
-        bar = tqdm(desc=f"optimize ({self.config['mode']})", unit="it", disable=not self.progress)
+        bar = tqdm(unit="it", disable=not self.progress)
         self._show(bar)
         while self.state["stage"] <= self.config["refine"]:
             self._step()
             self._save()
-            bar.update()
             self._show(bar)
         bar.close()
         s = self.state
@@ -459,8 +458,17 @@ class _Run:
             save_state(self.state_path, self.state)
 
     def _show(self, bar):
-        last = self.state["history"][-1]
-        postfix = {"stage": f"{last['steps']} steps", "klub": f"{last['klub']:.4g}"}
+        """One bar per stage (and per stage-0 descent), counting its iterations against the cap:
+        the total and ETA are an upper bound, as a stage usually converges well before it."""
+        s, last = self.state, self.state["history"][-1]
+        what = f"stage {min(s['stage'], self.config['refine']) + 1}/{self.config['refine'] + 1}, {last['steps']} steps"
+        what += f", descent from {s['start']}" if s["stage"] == 0 and s["start"] else ""
+        if getattr(bar, "ays_stage", None) != what:  # a new stage or descent: a new count and ETA
+            bar.ays_stage = what
+            bar.reset(total=self.config["max_iterations"])
+            bar.set_description(what, refresh=False)
+        postfix = {"klub": f"{last['klub']:.4g}"}
         if last["validation"] is not None:
             postfix["val"] = f"{last['validation']:.4g}"
         bar.set_postfix(postfix, refresh=False)
+        bar.update(s["iteration"] - bar.n)

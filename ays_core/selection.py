@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .errors import AYSError
-from .registry import SHIPPED_REGISTRY, RegistrySet, Schedule, default_registry, parse_ref
+from .registry import REGISTRY_ENV, SHIPPED_REGISTRY, RegistrySet, Schedule, default_registry, parse_ref
 
 # Relatives tried, in order, when a family has no schedule of its own. SD2 shares SD1's noise
 # table, so SD1.5's schedule covers the same range; the others fall through to DEFAULT_FAMILY.
@@ -56,13 +56,16 @@ class Choice:
         return self.schedule.ref
 
 
-def registry_roots(folders=""):
+def registry_roots(folders="", own=None):
     """Registry folders to search, in order: the user's (a ';'- or newline-separated string or a
-    list), then $AYS_REGISTRY (where `ays` publishes), then the shipped registry."""
+    list), then $AYS_REGISTRY if set, then `own` (the WebUI extension's registry, userdirs.webui_registry;
+    default: the per-user one `ays` uses), then the shipped registry. Pulls and publishes write to the first."""
     if isinstance(folders, str):
         folders = folders.replace("\n", ";").split(";")
     roots = [os.path.abspath(os.path.expanduser(f.strip())) for f in folders if f and f.strip()]
-    roots += [str(default_registry()), str(SHIPPED_REGISTRY)]
+    if os.environ.get(REGISTRY_ENV):
+        roots.append(os.path.abspath(os.environ[REGISTRY_ENV]))
+    roots += [os.path.abspath(own or default_registry()), str(SHIPPED_REGISTRY)]
     return list(dict.fromkeys(roots))
 
 
@@ -202,9 +205,11 @@ class Selector:
             fallback = builtin_schedule(model)
             return Choice(fallback, "builtin", f"cannot read the AYS registry ({exc}); using the built-in {fallback.ref}")
 
-    def missing_roots(self, roots):
-        """Configured folders that are skipped because they are missing or unreadable."""
-        return [r for r in roots if not readable_folder(r)]
+    def missing_roots(self, roots, optional=()):
+        """Configured folders that are skipped because they are missing or unreadable; a folder
+        in `optional` (one created on first publish or pull) is only reported when unreadable."""
+        optional = {os.path.abspath(r) for r in optional}
+        return [r for r in roots if not readable_folder(r) and not (os.path.abspath(r) in optional and not os.path.exists(r))]
 
     def registries(self, roots):
         self._refresh(tuple(str(r) for r in roots))

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from .errors import AYSError
 from .fileio import MAX_JSON_BYTES, atomic_write, parse_json, read_capped, sha256_bytes
-from .registry import (ID_PATTERN, MAX_INDEX_BYTES, VERSION_FILE, Registry, RegistrySet, dump_index, dump_schedule,
+from .registry import (ID_PATTERN, MAX_INDEX_BYTES, SHIPPED_REGISTRY, VERSION_FILE, Registry, RegistrySet, dump_index,
+                       dump_schedule,
                        file_holds, parse_ref, validate, validate_index)
 from .version import __version__
 
@@ -381,10 +382,14 @@ class PullReport:
     installed: list = field(default_factory=list)  # refs like "sdxl@v2"
     present: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # one line each: "<ref>: <what is wrong>"
+    holders: dict = field(default_factory=dict)  # registry folder -> refs of `present` it already holds
 
     def summary(self):
-        text = (f"pulled {len(self.installed)} new schedule file(s) from {self.source} into {self.target}; "
-                f"{len(self.present)} already present")
+        text = f"pulled {len(self.installed)} new schedule file(s) from {self.source} into {self.target}"
+        if self.present:
+            where = "; ".join(f"{len(refs)} in {_describe(root)} ({', '.join(refs[:5])}{', ...' if len(refs) > 5 else ''})"
+                              for root, refs in self.holders.items())
+            text += f"; skipped {len(self.present)} already present with the same content: {where}"
         if self.problems:
             text += f"; {len(self.problems)} rejected (first: {self.problems[0]})"
         return text
@@ -420,6 +425,8 @@ def pull(url, registries, ids=None, downloader=None, progress=False):
             continue
         if doc is None:
             report.present.append(ref)
+            holder = _stored(registries, entry["id"], entry["version"]).parent.parent
+            report.holders.setdefault(holder, []).append(ref)
         else:
             arrived.append(doc)
     # install also with nothing new: it heals what a killed writer left in an existing registry
@@ -429,7 +436,13 @@ def pull(url, registries, ids=None, downloader=None, progress=False):
             report.problems.append(f"{ref}: {_conflict(doc, target.path_of(doc['id'], doc['version']))}")
         else:
             (report.installed if status == "installed" else report.present).append(ref)
+            if status != "installed":
+                report.holders.setdefault(target.root, []).append(ref)
     return report
+
+
+def _describe(root):
+    return f"the registry shipped with AYS ({root})" if Path(root).resolve() == SHIPPED_REGISTRY.resolve() else str(root)
 
 
 def _remote_entries(downloader, base, ids):

@@ -1,5 +1,6 @@
-"""`make demo`: optimize a 10-step schedule for the bundled digits checkpoint, publish it to the
-registry as its next version, and benchmark it against the hand-made schedules.
+"""`make demo`: optimize a 10-step schedule for the bundled digits checkpoint, publish it to your
+registry (the per-user one, or $AYS_REGISTRY; never the shipped registry/) as its next version, and
+benchmark it against the hand-made schedules. Everything else it writes goes under --out.
 
     .venv/bin/python benchmarks/demo.py [--seed 0] [--out out/demo]
 

@@ -26,9 +26,10 @@ if EXTENSION_ROOT not in sys.path:
 from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import ModelInfo, Selector, builtin_schedule, normalize_pin, registry_roots  # noqa: E402
 from ays_core.share import pull_in_background, pull_summary  # noqa: E402
+from ays_core.userdirs import webui_registry  # noqa: E402
 from ays_core.webui_model import describe_model, model_sigma_range  # noqa: E402
 from ays_core.webapi import Routes, as_http_error, query_number  # noqa: E402
-from modules import script_callbacks, scripts, shared  # noqa: E402
+from modules import paths, script_callbacks, scripts, shared  # noqa: E402
 
 SCHEDULER_NAME = "ays"
 SCHEDULER_LABEL = "AYS"
@@ -75,7 +76,11 @@ class Adapter:
         self.active_p = None
 
     def roots(self):
-        return registry_roots(option(OPT_REGISTRIES, ""))
+        return registry_roots(option(OPT_REGISTRIES, ""), own=self.own_registry())
+
+    @staticmethod
+    def own_registry():
+        return webui_registry(paths.models_path)
 
     def convention(self):
         return "a1111" if option(OPT_A1111, False) else "ays"
@@ -88,7 +93,7 @@ class Adapter:
 
     def choice(self, p=None):
         roots = self.roots()
-        for root in self.selector.missing_roots(roots):
+        for root in self.selector.missing_roots(roots, optional=[self.own_registry()]):
             warn(f"registry folder {root} is missing or unreadable; skipping it")
         choice = self.selector.choose(roots, describe_model(shared.sd_model), self.pin(p))
         if choice.warning:
@@ -282,7 +287,7 @@ def add_settings():
     import gradio as gr
 
     shared.opts.add_option(OPT_REGISTRIES, option_info(
-        "", "Registry folders searched first (separate with ;). $AYS_REGISTRY and the shipped registry are always searched after them",
+        "", "Registry folders searched first (separate with ;; pulls go to the first). Then $AYS_REGISTRY if set, models/ays-registry and the shipped registry",
         gr.Textbox, restrict_api=True))
     restrict_folder_setting(OPT_REGISTRIES)
     shared.opts.add_option(OPT_PIN, option_info(

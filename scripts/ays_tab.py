@@ -9,7 +9,7 @@ background thread holding the WebUI's queue lock (modules.call_queue.queue_lock)
 generations wait, and shared.state shows it busy. Stop (the tab's button, the API, or the WebUI's
 Interrupt) ends it after the current batch; its state stays in the job folder, so "Resume"
 continues it, also after a restart. When it finishes, the schedule is published to the first
-AYS registry folder (setting "ays_registry_dirs", else $AYS_REGISTRY, else the shipped one), keyed
+AYS registry folder (setting "ays_registry_dirs", else $AYS_REGISTRY, else models/ays-registry), keyed
 by the checkpoint's sha256, and the scheduler "AYS" picks it for this checkpoint.
 Routes: POST /ays/v1/optimize (JSON settings) starts, GET /ays/v1/optimize reports,
 POST /ays/v1/optimize/stop stops, POST /ays/v1/optimize/resume resumes; mounted with the WebUI's
@@ -27,8 +27,9 @@ from ays_core.errors import AYSError  # noqa: E402
 from ays_core.selection import registry_roots  # noqa: E402
 from ays_core.settings import WEBUI_DEFAULTS, RunSettings  # noqa: E402
 from ays_core.tune import DATA_CHOICES, check_readable, job_for, readable_folders, request_settings  # noqa: E402
+from ays_core.userdirs import webui_registry  # noqa: E402
 from ays_core.webapi import Routes, as_http_error  # noqa: E402
-from modules import script_callbacks, shared  # noqa: E402
+from modules import paths, script_callbacks, shared  # noqa: E402
 
 JOB_FOLDER = os.path.join(EXTENSION_ROOT, "optimize-job")
 NATIVE_PIXELS = {"sd15": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024, "sdxl-v": 1024}
@@ -107,7 +108,7 @@ def show_progress(evaluations, expected):
 
 
 def current_roots():
-    return registry_roots(getattr(shared.opts, "ays_registry_dirs", ""))
+    return registry_roots(getattr(shared.opts, "ays_registry_dirs", ""), own=webui_registry(paths.models_path))
 
 
 def start(settings, resume=False):

@@ -126,3 +126,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def private_user_folders(tmp_path, monkeypatch):
+    """Every test gets its own per-user data and cache folders (your registry, latents) and
+    WebUI models folder, so nothing reads or writes the real user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / "cache"))
+    monkeypatch.setenv("WEBUI_STUB_MODELS", str(tmp_path / "webui-models"))
+    monkeypatch.delenv("AYS_REGISTRY", raising=False)
+    monkeypatch.delenv("AYS_CACHE", raising=False)

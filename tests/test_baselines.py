@@ -27,9 +27,20 @@ def test_karras_matches_formula():
     n, rho = 10, 7.0
     ramp = np.linspace(0, 1, n)
     expected = (HI ** (1 / rho) + ramp * (LO ** (1 / rho) - HI ** (1 / rho))) ** rho
-    np.testing.assert_allclose(baseline("karras", n, LO, HI)[:-1], expected, rtol=1e-5)
+    np.testing.assert_allclose(baseline("karras", n, LO, HI)[:-1], expected, rtol=1e-12)
     np.testing.assert_allclose(baseline("karras", n, LO, HI, rho=3.0)[:-1],
-                               (HI ** (1 / 3) + ramp * (LO ** (1 / 3) - HI ** (1 / 3))) ** 3, rtol=1e-5)
+                               (HI ** (1 / 3) + ramp * (LO ** (1 / 3) - HI ** (1 / 3))) ** 3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, options", [("karras", {}), ("karras", {"rho": 3.0}), ("exponential", {}),
+                                           ("polyexponential", {"rho": 2.0})])
+@pytest.mark.parametrize("n", [1, 2, 10, 37])
+def test_agrees_with_k_diffusion(name, options, n):
+    # k-diffusion computes in float32; ours is the same formula in float64
+    from k_diffusion import sampling
+
+    theirs = getattr(sampling, f"get_sigmas_{name}")(n, 0.002, 80.0, **options).double().numpy()
+    np.testing.assert_allclose(baseline(name, n, 0.002, 80.0, **options), theirs, rtol=1e-5)
 
 
 def test_exponential_is_log_uniform():

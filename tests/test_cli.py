@@ -78,6 +78,9 @@ def test_registry_publish_list_show_verify_index(capsys, tmp_path):
     src.write_bytes(dump_schedule(new_schedule_doc("mine", [10.0, 1.0, 0.1], family="edm", prediction="edm",
                                                    source="optimized", solver="euler", samples=1, data="x")))
     assert run(capsys, "registry", "publish", str(src), "--registry", str(reg))[1].startswith("published mine@v1")
+    assert "already holds" in run(capsys, "registry", "publish", str(src), "--registry", str(reg))[1]
+    src.write_bytes(dump_schedule(new_schedule_doc("mine", [10.0, 2.0, 0.1], family="edm", prediction="edm",
+                                                   source="optimized", solver="euler", samples=1, data="x")))
     assert "mine@v2" in run(capsys, "registry", "publish", str(src), "--registry", str(reg))[1]
     code, out, _ = run(capsys, "registry", "list", "--registry", str(reg))
     assert code == 0 and "mine" in out and "sd15" in out  # the shipped registry is listed too

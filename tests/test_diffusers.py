@@ -127,9 +127,9 @@ def test_optimize_command_publishes_a_schedule_the_webui_uses(pipeline, tmp_path
 
 
 def test_optimize_command_refuses_missing_or_misplaced_data(pipeline, capsys):
-    assert main(["optimize", "--model", f"diffusers:{pipeline}", "--steps", "3"]) == 2
+    assert main(["optimize", "--model", f"diffusers:{pipeline}", "--steps", "3", "--publish"]) == 2
     assert "needs x0 data" in capsys.readouterr().err
-    assert main(["optimize", "--model", "toy:gaussian", "--prompt", "a cat"]) == 2
+    assert main(["optimize", "--model", "toy:gaussian", "--prompt", "a cat", "--publish"]) == 2
     assert "only for latent diffusion models" in capsys.readouterr().err
 
 

@@ -69,6 +69,25 @@ def test_publish_assigns_next_version_and_never_overwrites(tmp_path):
     assert not [p for p in (tmp_path / "reg").rglob("*.tmp")]
 
 
+def test_publishing_the_latest_content_again_writes_nothing(tmp_path):
+    reg = Registry(tmp_path / "reg")
+    first = reg.publish(doc_for())
+    again = reg.publish({**doc_for(), "version": 9,
+                         "provenance": {**doc_for()["provenance"], "created_at": "2030-01-01T00:00:00Z"}})
+    assert first.just_published and not again.just_published
+    assert again.ref == "mine@v1" and reg.versions("mine") == [1]
+    reg.publish(doc_for(sigmas=(10.0, 1.0, 0.1)))
+    assert reg.publish(doc_for()).ref == "mine@v3"  # the same as v1 but not as the latest: a new version
+
+
+def test_publishing_what_the_shipped_registry_holds_writes_nothing(tmp_path):
+    regs = RegistrySet([tmp_path / "mine", SHIPPED_REGISTRY])
+    shipped = Registry(SHIPPED_REGISTRY).get("sd15")
+    held = regs.publish(dict(shipped.doc))
+    assert (held.ref, held.just_published, held.path) == ("sd15@v1", False, shipped.path)
+    assert not (tmp_path / "mine").exists()
+
+
 def test_publish_ignores_the_version_in_the_file(tmp_path):
     reg = Registry(tmp_path)
     assert reg.publish({**doc_for(), "version": 7}).version == 1
@@ -131,7 +150,7 @@ def test_get_missing_and_mismatched(tmp_path):
 def test_verify_finds_tampering_and_strays(tmp_path):
     reg = Registry(tmp_path)
     reg.publish(doc_for())
-    reg.publish(doc_for())
+    reg.publish(doc_for(author="someone else"))
     path = tmp_path / "mine/v1.json"
     path.write_text(path.read_text().replace("0.5", "0.6"))
     (tmp_path / "mine/v3.json").write_text("{broken")
@@ -154,8 +173,8 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
 
 def _publish_many(root, count):
     reg = Registry(root)
-    for _ in range(count):
-        reg.publish(doc_for())
+    for i in range(count):
+        reg.publish(doc_for(author=f"process {os.getpid()}, schedule {i}"))
 
 
 def test_concurrent_publishers_never_share_a_version(tmp_path):

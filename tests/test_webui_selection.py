@@ -104,8 +104,13 @@ def test_registry_roots_order(tmp_path, monkeypatch):
     monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "env"))
     roots = registry_roots(f"{tmp_path / 'a'} ; {tmp_path / 'b'}\n{tmp_path / 'a'}")
     assert roots == [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "env"), os.path.realpath(SHIPPED)]
+    assert registry_roots("", own=tmp_path / "webui") == [str(tmp_path / "env"), str(tmp_path / "webui"),
+                                                         os.path.realpath(SHIPPED)]
     monkeypatch.delenv("AYS_REGISTRY")
-    assert registry_roots("") == [os.path.realpath(SHIPPED)]
+    # Without settings: the WebUI's own folder (or the per-user one), never the shipped one, is written first
+    assert registry_roots("", own=tmp_path / "webui") == [str(tmp_path / "webui"), os.path.realpath(SHIPPED)]
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert registry_roots("") == [str(tmp_path / "data" / "ays" / "registry"), os.path.realpath(SHIPPED)]
 
 
 def test_selector_caches_until_a_registry_changes(tmp_path):

@@ -4,12 +4,14 @@ from ..errors import AYSError
 DEFAULT_SCHEDULES = "karras,exponential,kl_optimal"
 DEFAULT_SAMPLERS = "euler,dpmpp_2m,dpmpp_2m_sde"
 
+SUMMARY = "compare schedules: sample, score, tabulate, plot"  # the line `ays --help` shows
+
 
 def add_parser(subparsers, common):
     from ..samplers import SAMPLERS
 
     p = subparsers.add_parser(
-        "bench", parents=[common], help="compare schedules: sample, score, tabulate, plot",
+        "bench", parents=[common], help=SUMMARY,
         description="Sample the model with k-diffusion's own samplers for every schedule, sampler and NFE "
                     "budget, from the same noise, and score the samples: NLL and sliced Wasserstein for toys "
                     "with a known density, Frechet distance and KID in a feature network's space for digits "

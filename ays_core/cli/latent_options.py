@@ -35,7 +35,7 @@ def add_arguments(parser, defaults):
                        help="memory budget on the device (default: the GPU's free memory; 12 GiB where unknown)")
     group.add_argument("--batch-size", type=int, metavar="ROWS",
                        help="UNet rows per forward (default: the most that fit the memory budget)")
-    group.add_argument("--cache-dir", metavar="DIR", help="latent cache folder (default: $AYS_CACHE, else ~/.cache/ays)")
+    group.add_argument("--cache-dir", metavar="DIR", help="latent cache folder (default: $AYS_CACHE, else ays/latents in your per-user cache folder, e.g. ~/.cache/ays/latents)")
     group.add_argument("--dry-run", action="store_true",
                        help="print the denoiser evaluations, memory and time the run would take, then exit "
                             "(loads no weights; arch:sd15, arch:sd2, arch:sdxl describe those models)")

@@ -13,17 +13,18 @@ DESCRIPTION = ("Optimize a sampling schedule for a model and a solver. Fast mode
                "step conventions, the stock SD1.5 AYS list) and KLUB iterates on --solver's own error "
                "against a many-step teacher from the same noise, and a coordinate search on that error from "
                "the winner; the --steps result is then refined --refine times by inserting log-midpoints "
-               "(10 -> 20 -> 40). Writes a schedule file: the finest schedule (other step counts are "
+               "(10 -> 20 -> 40). Writes a schedule file (--out) and/or publishes it to your registry (--publish): the finest schedule (other step counts are "
                "resampled from it) plus the exact schedule of each tuned step count. --mode paper: the "
                "paper's search (Monte Carlo KLUB per candidate, early stopping on a validation figure). Runs "
                "on several processes with `torchrun --nproc_per_node=K -m ays_core optimize ...`.")
+
+SUMMARY = "optimize a schedule for a model (KLUB, early stopping)"  # the line `ays --help` shows
 
 
 def add_parser(subparsers, common):
     from ..samplers import SAMPLERS
 
-    p = subparsers.add_parser("optimize", parents=[common], description=DESCRIPTION,
-                              help="optimize a schedule for a model (KLUB, early stopping)")
+    p = subparsers.add_parser("optimize", parents=[common], description=DESCRIPTION, help=SUMMARY)
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="model spec: toy:gaussian (N(0, c^2 I_d); options ?c=0.5&d=2), toy:gmm8x8 (8x8 grid "
                         "of Gaussians; ?std=0.03), both with ?sigma_min=..&sigma_max=..; a checkpoint file; "
@@ -62,13 +63,19 @@ def add_parser(subparsers, common):
     p.add_argument("--id", metavar="ID",
                    help="schedule id (default: <family>-<first 10 hex of the sha256> for a latent diffusion "
                         "checkpoint, else the model's family)")
-    p.add_argument("--out", metavar="FILE", help="schedule file to write (default: ID.json)")
-    p.add_argument("--publish", action="store_true", help="also add the schedule to the registry as its next version")
+    p.add_argument("--out", metavar="FILE",
+                   help="schedule file to write; give it, or --publish, or both (nothing is written to the "
+                        "current folder unasked)")
+    p.add_argument("--publish", action="store_true",
+                   help="add the schedule to your registry (--registry) as the next version of its id")
     p.add_argument("--state", metavar="FILE",
-                   help="state file written after every iteration (default: the --out file with .state.json)")
+                   help="state file written after every iteration (default: the --out file with .state.json; "
+                        "without --out: ays/optimize/ID.state.json in your per-user cache folder)")
     p.add_argument("--resume", action="store_true", help="continue from the state file of an interrupted run")
     p.add_argument("--log", metavar="FILE",
-                   help="KLUB and validation curves as JSON (default: the --out file with .log.json)")
+                   help="KLUB and validation curves as JSON (default: beside the --out file, or the state file "
+                        "in the cache folder, .log.json)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     latent_options.add_arguments(p, DEFAULTS)
     p.set_defaults(run=run)
@@ -93,20 +100,44 @@ def _device(args):
     from .. import distributed
 
     device = distributed.init_from_env()
-    if args.device:
-        import torch
+    return usable_device(args.device) if args.device else device
 
-        try:
-            device = torch.device(args.device)
-        except RuntimeError:
-            raise AYSError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+
+def usable_device(name):
+    """The torch device `name`, checked by placing a tensor on it (a GPU absent here fails now, not mid-run)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:  # torch built without CUDA raises AssertionError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AYSError(f"--device {name!r} cannot be used on this machine ({reason}); try cpu, cuda or cuda:1") from None
     return device
+
+
+def _outputs(args, schedule_id):
+    """Where the run writes. Without --out: the schedule only to the registry (--publish), the
+    state and curves to the per-user cache folder (created here)."""
+    import dataclasses
+
+    from ..pipeline import Outputs
+    from ..userdirs import user_cache_dir
+
+    if args.out:
+        return Outputs.beside(args.out, args.state, args.log)
+    folder = user_cache_dir() / "optimize"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AYSError(f"cannot create {folder}: {error.strerror or error}") from None
+    return dataclasses.replace(Outputs.beside(folder / f"{schedule_id}.json", args.state, args.log), schedule=None)
 
 
 def run(args):
     from .. import distributed, pipeline
     from ..models import load_denoiser
-    from ..registry import Registry, default_registry
+    from ..registry import publish_message, search_order
 
     settings = settings_from(args)
     settings.check()
@@ -114,11 +145,13 @@ def run(args):
     if args.dry_run:
         print("\n".join(pipeline.dry_run(args.model, settings, device)))
         return 0
+    if not (args.out or args.publish):
+        raise AYSError("say where the schedule goes: --out FILE, --publish (your registry), or both")
     model = load_denoiser(args.model, device=device)
-    outputs = pipeline.Outputs.beside(args.out or f"{pipeline.schedule_id_for(model, settings)}.json", args.state, args.log)
+    outputs = _outputs(args, pipeline.schedule_id_for(model, settings))
     try:
-        outcome = pipeline.run(model, settings, outputs, registry_roots=[args.registry or default_registry(), Registry()],
-                               resume=args.resume, device=device, hooks=pipeline.Hooks(report=print),
+        outcome = pipeline.run(model, settings, outputs, registry_roots=search_order(args.registry).registries,
+                               resume=args.resume, device=device, hooks=pipeline.Hooks(report=print, progress=args.progress),
                                provenance={"model_spec": args.model})
     except KeyboardInterrupt:
         if distributed.is_main() and outputs.state.exists():
@@ -135,9 +168,9 @@ def run(args):
         stopped = f"early-stopped at iteration {result.best_iteration} of the descent from {result.best_start}"
     else:
         stopped = "run to convergence"
-    print(f"wrote {outputs.schedule} ({len(result.sigmas) - 1} steps; {settings.steps}-step stage {stopped}; "
-          f"KLUB {result.klub:.6g}; {result.evaluations['klub']} denoiser evaluations for the KLUB); "
-          f"curves in {outputs.log}")
+    print(f"{f'wrote {outputs.schedule}' if outputs.schedule else 'optimized'} ({len(result.sigmas) - 1} steps; "
+          f"{settings.steps}-step stage {stopped}; KLUB {result.klub:.6g}; {result.evaluations['klub']} denoiser "
+          f"evaluations for the KLUB); curves in {outputs.log}")
     if outcome.published is not None:
-        print(f"published {outcome.published.ref} to {outcome.published.path}")
+        print(publish_message(outcome.published))
     return 0

@@ -3,13 +3,15 @@
 import sys
 from pathlib import Path
 
-from .. import AYSError, Registry, RegistrySet, load_schedule
-from ..registry import default_registry, dump_schedule, parse_ref
+from .. import AYSError, Registry, load_schedule
+from ..registry import default_registry, dump_schedule, parse_ref, publish_message, search_order
+
+SUMMARY = "list, show, publish, verify, index and share schedules"  # the line `ays --help` shows
 
 
 def add_parser(subparsers, common):
     p = subparsers.add_parser(
-        "registry", help="list, show, publish, verify, index and share schedules",
+        "registry", help=SUMMARY,
         description="Manage a schedule registry: a folder of immutable <id>/v<N>.json files plus index.json. "
                     "Share schedules with pull/serve (over HTTP) and import/export (single files).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -62,7 +64,7 @@ def add_parser(subparsers, common):
         "serve", parents=[common], help="serve the registry read-only over HTTP (for pull on a LAN or tests)",
         description="Serve index.json (generated from the files) and <id>/v<N>.json of the registry, read-only. "
                     "Stop with Ctrl+C.")
-    a.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000; 0 picks a free one)")
+    a.add_argument("--port", type=_port, default=8000, metavar="P", help="port 0-65535 (default 8000; 0 picks a free one)")
     a.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 shares on the LAN)")
     a.set_defaults(run=run_serve)
@@ -95,8 +97,16 @@ def _positive(text):
     return value
 
 
+def _port(text):
+    import argparse
+
+    if not (text.isdigit() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
 def _registries(args):
-    return RegistrySet([args.registry or default_registry(), Registry()])
+    return search_order(args.registry)
 
 
 def _target(args):
@@ -129,7 +139,7 @@ def run_publish(args):
         published = Registry(args.to).publish(doc)
     else:
         published = _registries(args).publish(doc)
-    print(f"published {published.ref} to {published.path}")
+    print(publish_message(published))
     return 0
 
 

@@ -2,16 +2,19 @@
 import json
 
 from .. import BASELINES, CONVENTIONS, resolve
+from ..interp import MAX_STEPS
+
+SUMMARY = "print the N-step sigmas of a schedule"  # the line `ays --help` shows
 
 
 def add_parser(subparsers, common):
     p = subparsers.add_parser(
-        "schedule", parents=[common], help="print the N-step sigmas of a schedule",
+        "schedule", parents=[common], help=SUMMARY,
         description="Print the sigmas (N + 1 values ending in 0) that N sampling steps use. ID is a "
                     "registry id (sdxl, sd15@v1, ...), a path to a schedule file, or a hand-made "
                     f"baseline ({', '.join(sorted(BASELINES))}).")
     p.add_argument("id", metavar="ID")
-    p.add_argument("--steps", type=int, required=True, metavar="N", help="number of sampling steps (>= 1)")
+    p.add_argument("--steps", type=int, required=True, metavar="N", help=f"number of sampling steps (1 to {MAX_STEPS})")
     p.add_argument("--denoise", type=float, metavar="D",
                    help="img2img denoising strength in (0, 1]: keep the last round(N*D) steps (at least 1)")
     p.add_argument("--version", type=int, metavar="V", help="registry version (default: latest)")

@@ -1,0 +1,224 @@
+"""A newcomer's first hour (issue 13): light commands start without torch, an installed package
+carries the shipped registry, user data stays out of the repository, progress and messages."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from ays_core import Registry
+from ays_core.cli import main
+from ays_core.registry import SHIPPED_REGISTRY, dump_schedule, new_schedule_doc
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def shipped_state():
+    return {p.relative_to(SHIPPED_REGISTRY): p.read_bytes() for p in sorted(SHIPPED_REGISTRY.rglob("*")) if p.is_file()}
+
+
+def a_schedule_file(path, sigmas=(10.0, 1.0, 0.1), schedule_id="mine"):
+    path.write_bytes(dump_schedule(new_schedule_doc(schedule_id, sigmas, family="edm", prediction="edm",
+                                                    source="optimized", solver="euler", samples=1, data="x")))
+    return path
+
+
+# ---------------------------------------------------------------- start-up
+
+LIGHT = [["--version"], ["--help"], ["schedule", "sdxl", "--steps", "20"], ["schedule", "karras", "--steps", "8"],
+         ["schedule", "sd15", "--steps", "4", "--sigma-min", "0.002", "--sigma-max", "80", "--format", "json"],
+         ["registry", "list"], ["registry", "show", "sd15"], ["registry", "verify"], ["plot", "--help"],
+         ["plot", "sd15", "karras", "--out", "{tmp}/p.png"], ["optimize", "--help"], ["bench", "--help"]]
+LIGHT_ONLY = LIGHT[:-2]  # the heavy commands' own --help may load torch (their choices live beside it)
+
+
+def test_light_commands_never_import_torch(tmp_path):
+    script = (
+        "import json, sys\n"
+        "from ays_core.cli import main\n"
+        "loaded = {}\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    loaded[' '.join(argv)] = 'torch' in sys.modules\n"
+        "print(json.dumps(loaded), file=sys.stderr)\n")
+    commands = [[arg.replace("{tmp}", str(tmp_path)) for arg in argv] for argv in LIGHT_ONLY]
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    loaded = json.loads(done.stderr.strip().splitlines()[-1])
+    assert not any(loaded.values()), loaded
+    assert (tmp_path / "p.png").is_file()
+
+
+# ---------------------------------------------------------------- an installed package
+
+def test_a_built_wheel_carries_the_shipped_registry_and_schemas(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("ays_core", "registry"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", ".lock"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    wheel = zipfile.ZipFile(next((tmp_path / "dist").glob("ays-*.whl")))
+    names = set(wheel.namelist())
+    expected = {f"ays_core/shipped_registry/{p.relative_to(REPO / 'registry').as_posix()}"
+                for p in (REPO / "registry").rglob("*.json")}
+    assert expected and expected <= names
+    # installed (unpacked) anywhere, the package finds them there: no checkout beside it
+    site = tmp_path / "site"
+    wheel.extractall(site)
+    code = ("import ays_core, ays_core.registry as r; print(r.SHIPPED_REGISTRY); "
+            "print(ays_core.schedule('sdxl', steps=10)[1])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    where, sigma = done.stdout.split()
+    assert Path(where) == site / "ays_core" / "shipped_registry" and float(sigma) == pytest.approx(6.3184485287)
+
+
+# ---------------------------------------------------------------- user data out of the repository
+
+def test_publish_pull_and_import_go_to_your_registry_never_the_shipped_one(tmp_path, capsys):
+    before = shipped_state()
+    code, out, _ = run(capsys, "registry", "publish", str(a_schedule_file(tmp_path / "mine.json")))
+    mine = tmp_path / "home" / "data" / "ays" / "registry"  # $XDG_DATA_HOME/ays/registry (tests/conftest.py)
+    assert code == 0 and f"published mine@v1 to {mine / 'mine' / 'v1.json'}" in out
+    assert run(capsys, "schedule", "mine", "--steps", "2")[0] == 0  # found there
+    code, out, _ = run(capsys, "registry", "list")
+    assert "mine" in out and str(mine) in out and str(SHIPPED_REGISTRY) in out
+    assert shipped_state() == before
+
+
+def test_publishing_identical_content_names_the_version_holding_it(tmp_path, capsys):
+    path = a_schedule_file(tmp_path / "mine.json")
+    run(capsys, "registry", "publish", str(path), "--registry", str(tmp_path / "reg"))
+    code, out, _ = run(capsys, "registry", "publish", str(path), "--registry", str(tmp_path / "reg"))
+    assert code == 0 and out.startswith("nothing published: mine@v1") and "already holds this schedule" in out
+    assert Registry(tmp_path / "reg").versions("mine") == [1]
+
+
+def test_pull_into_an_empty_folder_says_what_it_skipped_and_why(tmp_path, capsys):
+    from ays_core.share import make_server, server_url
+
+    server = make_server(Registry(SHIPPED_REGISTRY), port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code, out, _ = run(capsys, "registry", "pull", server_url(server), "--registry", str(tmp_path / "empty"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    count = len(Registry(SHIPPED_REGISTRY).read_index()["schedules"])
+    assert code == 0 and f"skipped {count} already present with the same content" in out
+    assert "the registry shipped with AYS" in out and "sd15@v1" in out
+
+
+def test_optimize_writes_nothing_where_not_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = ["optimize", "--model", "toy:gaussian", "--steps", "4", "--refine", "0", "--samples", "256",
+            "--validation-samples", "32", "--no-progress"]
+    code, _, err = run(capsys, *tiny)
+    assert code == 2 and "--out FILE, --publish" in err
+    code, out, err = run(capsys, *tiny, "--publish")
+    assert code == 0 and "published toy-gaussian@v1" in out and err == ""  # --no-progress: no bars
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"]  # the per-user folders only (tests/conftest.py)
+    assert (tmp_path / "home" / "cache" / "ays" / "optimize" / "toy-gaussian.log.json").is_file()
+
+
+# ---------------------------------------------------------------- progress
+
+def test_the_path_table_shows_a_bar_with_a_total(capsys):
+    from ays_core.klub import PathKLUB
+    from ays_core.models.toy import GaussianToy
+
+    toy = GaussianToy()
+    PathKLUB(toy, toy.sample_data, 96, 0, 32, torch.device("cpu"), 4096, 0.002, 80.0, grid_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "path table (96 paths x 8 noise levels)" in err and "3/3" in err
+
+
+# ---------------------------------------------------------------- careless input
+
+@pytest.mark.parametrize("argv, message", [
+    (["registry", "serve", "--port", "99999"], "--port: must be a port number from 0 to 65535"),
+    (["registry", "serve", "--port", "-1"], "--port: must be a port number from 0 to 65535"),
+    (["schedule", "sdxl", "--steps", "99999999999"], "steps must be a whole number from 1 to 10000"),
+    (["plot", "sdxl", "--steps", "10001", "--out", "x.png"], "from 1 to 10000"),
+    (["schedule", "sdxl", "--steps", "x"], "--steps: invalid int value"),
+    (["optimize", "--model", "toy:gaussian", "--device", "nonsense", "--out", "x.json"], "--device 'nonsense'"),
+])
+def test_careless_input_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()) or list(tmp_path.iterdir()) == [tmp_path / "home"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_gpu_this_machine_lacks_is_one_line(tmp_path, capsys):
+    code, _, err = run(capsys, "optimize", "--model", "toy:gaussian", "--device", "cuda", "--out", str(tmp_path / "x.json"))
+    assert code == 2 and err.startswith("ays: error: --device 'cuda' cannot be used on this machine")
+    assert not list(tmp_path.iterdir())
+
+
+def test_library_messages_name_no_missing_flag():
+    from ays_core.budget import rows_that_fit
+    from ays_core import AYSError
+
+    cost = type("Cost", (), {"weight_bytes": 10 << 30, "activation_bytes": 1 << 30, "base_bytes": 0})()
+    with pytest.raises(AYSError) as caught:
+        rows_that_fit(cost, 4 << 30)
+    assert "?dtype=fp16" in str(caught.value) and "--dtype" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- plots
+
+def test_plot_names_the_model_and_its_labels_do_not_overlap(tmp_path, capsys):
+    from ays_core.cli.plot import default_title
+    from ays_core.plots import schedule_figure
+
+    code, out, _ = run(capsys, "plot", "sd15", "sdxl", "karras", "--out", str(tmp_path / "p.png"))
+    assert code == 0
+    from ays_core import resolve
+
+    title = default_title([resolve("sd15"), resolve("sdxl")], 10)
+    assert title == "10 steps for sd15, sdxl; baselines over sigma 0.0292 to 14.6 (sd15@v1's range)"
+    fig = schedule_figure({"sd15@v1": [14.6, 1.0, 0.03, 0.0], "a long label for karras": [14.6, 2.0, 0.03, 0.0]},
+                          title)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = {"legend": ax.get_legend().get_window_extent(renderer), "axes": ax.get_window_extent(renderer),
+             "title": ax.title.get_window_extent(renderer), "xlabel": ax.xaxis.label.get_window_extent(renderer),
+             "ylabel": ax.yaxis.label.get_window_extent(renderer)}
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if {a, b} & {"axes"} and {a, b} & {"title", "xlabel", "ylabel"}:
+                continue  # labels sit outside the axes box by construction; only the legend must stay out
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
+    assert "sigma" in ax.get_ylabel() and "step" in ax.get_xlabel()
