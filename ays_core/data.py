@@ -165,8 +165,9 @@ def sample_from_model(denoiser, cond_index, latent_shape, seeds, sigmas, device)
 
 
 def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_steps=DEFAULT_DATA_STEPS,
-                 batch_size=4, cache_dir=None, device=None, should_stop=None, on_progress=None):
-    """Data-free x0: `count` latents drawn from the model, sample i conditioned on prompt i mod P."""
+                 batch_size=4, cache_dir=None, device=None, should_stop=None, on_progress=None, progress=True):
+    """Data-free x0: `count` latents drawn from the model, sample i conditioned on prompt i mod P
+    (`progress`: a console bar)."""
     from tqdm import tqdm
 
     prompts = list(prompts)
@@ -185,7 +186,8 @@ def prompts_bank(denoiser, prompts, count, latent_shape, *, seed=0, reference_st
     sigmas = reference_sigmas(denoiser, reference_steps)
     description = (f"data-free: {count} samples drawn from the model ({reference_steps}-step DPM++ 2M, "
                    f"CFG {denoiser.cfg_scale:g}) for {len(prompts)} prompt(s)")
-    with tqdm(total=count, initial=min(len(latents), count), desc="drawing x0 from the model", unit="sample") as bar:
+    with tqdm(total=count, initial=min(len(latents), count), desc="drawing x0 from the model", unit="sample",
+              disable=not progress) as bar:
         while len(latents) < count:
             _check_stop(should_stop)
             start = len(latents)
@@ -288,9 +290,9 @@ def encode_images(model, images):
 
 
 def images_bank(denoiser, folder, *, resolution, count=None, seed=0, default_caption="", batch_size=4,
-                cache_dir=None, should_stop=None, on_progress=None, within=None):
+                cache_dir=None, should_stop=None, on_progress=None, within=None, progress=True):
     """x0 from an image folder: each image encoded by the model's VAE, conditioned on its caption.
-    `within`: see list_images."""
+    `within`: see list_images; `progress`: a console bar."""
     from tqdm import tqdm
 
     if count is not None:
@@ -311,7 +313,7 @@ def images_bank(denoiser, folder, *, resolution, count=None, seed=0, default_cap
     cached = read_cache(path, key)
     latents, cond_index = (cached[0], cached[1]) if cached else (None, torch.empty(0, dtype=torch.long))
     done = 0 if latents is None else len(latents)
-    with tqdm(total=len(files), initial=done, desc="encoding images", unit="image") as bar:
+    with tqdm(total=len(files), initial=done, desc="encoding images", unit="image", disable=not progress) as bar:
         while done < len(files):
             _check_stop(should_stop)
             chunk = files[done:done + batch_size]

@@ -206,7 +206,7 @@ def _prepare_latent(denoiser, settings, device, hooks, readable=None):
         hooks.report(plan.report())
     hooks.phase("preparing x0")
     common = {"seed": settings.seed, "batch_size": per_batch, "cache_dir": settings.cache_dir or None,
-              "should_stop": hooks.should_stop, "on_progress": hooks.data_progress}
+              "should_stop": hooks.should_stop, "on_progress": hooks.data_progress, "progress": hooks.progress and main}
     if settings.image_folder:
         bank = images_bank(denoiser, settings.image_folder, resolution=denoiser.data_shape[1] * 8,
                            count=settings.x0_count(False), default_caption=settings.default_caption,
@@ -217,10 +217,6 @@ def _prepare_latent(denoiser, settings, device, hooks, readable=None):
                             reference_steps=settings.data_steps, device=device, **common)
     denoiser.model_info["data"] = bank.description
     denoiser.on_evaluate = hooks.on_evaluate
-    if denoiser.on_evaluate is None and hooks.progress and main:  # the path table has no bar of its own
-        from tqdm import tqdm
-
-        denoiser.on_evaluate = tqdm(desc="denoiser evaluations", unit="sample", unit_scale=True).update
     chunk = host_chunk_size(settings.grid_size, math.prod(denoiser.data_shape), settings.samples)
     return _Data(bank, {"max_batch": per_batch, "chunk_size": chunk})
 
