@@ -10,12 +10,14 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = [sys.executable, "-c", "import numpy, jsonschema"]
+PNG = os.path.join(tempfile.gettempdir(), f"ays-startup-{os.getpid()}.png")
 COMMANDS = (["--help"], ["--version"], ["schedule", "sdxl", "--steps", "20"], ["schedule", "karras", "--steps", "10"],
-            ["registry", "list"])
+            ["registry", "list"], ["plot", "sd15", "karras", "--out", PNG])
 TORCH_CHECK = "import runpy, sys; sys.argv = ['ays', *sys.argv[1:]]; code = 0\n" \
               "try: runpy.run_module('ays_core', run_name='__main__')\n" \
               "except SystemExit as e: code = e.code\n" \
@@ -45,8 +47,10 @@ def main():
             reference.append(wall(REFERENCE, env))
             ours.append(wall([sys.executable, "-m", "ays_core", *command], env))
         ratio = statistics.median(ours) / statistics.median(reference)
-        print(f"| ays {' '.join(command)} | {statistics.median(ours):.3f} | {statistics.median(reference):.3f} "
+        print(f"| ays {' '.join(command).replace(PNG, 'FILE.png')} | {statistics.median(ours):.3f} | {statistics.median(reference):.3f} "
               f"| {ratio:.2f} | {loads_torch(command, env)} |", flush=True)
+    if os.path.exists(PNG):
+        os.unlink(PNG)
 
 
 if __name__ == "__main__":

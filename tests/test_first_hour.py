@@ -106,6 +106,11 @@ def test_publish_pull_and_import_go_to_your_registry_never_the_shipped_one(tmp_p
     assert shipped_state() == before
 
 
+def test_verify_before_your_registry_exists_says_so(capsys):
+    code, out, _ = run(capsys, "registry", "verify")
+    assert code == 0 and out.startswith("nothing to verify: your registry") and "does not exist yet" in out
+
+
 def test_publishing_identical_content_names_the_version_holding_it(tmp_path, capsys):
     path = a_schedule_file(tmp_path / "mine.json")
     run(capsys, "registry", "publish", str(path), "--registry", str(tmp_path / "reg"))

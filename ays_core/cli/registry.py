@@ -145,6 +145,10 @@ def run_publish(args):
 
 def run_verify(args):
     registry = _target(args)
+    if not registry.root.exists():
+        print(f"nothing to verify: your registry {registry.root} does not exist yet (publish, pull and import "
+              f"create it; --registry DIR verifies another folder)")
+        return 0
     problems = registry.verify()
     for problem in problems:
         print(problem)
