@@ -32,9 +32,9 @@ def common_options():
     return parent
 
 
-def build_parser(command=None):
-    """The `ays` parser, with the full options of `command` (every command's when "all"); the
-    other commands appear by name and summary only."""
+def build_parser(command="all"):
+    """The `ays` parser with the full options of `command` (of every command by default); the
+    other commands appear by name and summary only (None: all of them, as for `ays --help`)."""
     parser = Parser(
         prog="ays",
         description="Align Your Steps: sampling schedules optimized for your diffusion model. "
