@@ -10,7 +10,7 @@ x0 bank (images encoded by the VAE, or latents drawn for prompts), cached.
 """
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -57,6 +57,19 @@ class Outputs:
         schedule = Path(schedule)
         return cls(schedule, Path(state) if state else schedule.with_suffix(".state.json"),
                    Path(log) if log else schedule.with_suffix(".log.json"))
+
+    @classmethod
+    def in_cache(cls, schedule_id, state=None, log=None):
+        """No schedule file (the schedule is only published); the state and log default to
+        ays/optimize/<id>.state.json and .log.json in the per-user cache folder, created here."""
+        from .userdirs import user_cache_dir
+
+        folder = user_cache_dir() / "optimize"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise AYSError(f"cannot create {folder}: {error.strerror or error}") from None
+        return cls(None, *astuple(cls.beside(folder / f"{schedule_id}.json", state, log))[1:])
 
     def check(self):
         for path in (self.schedule, self.state, self.log):

@@ -116,24 +116,6 @@ def usable_device(name):
     return device
 
 
-def _outputs(args, schedule_id):
-    """Where the run writes. Without --out: the schedule only to the registry (--publish), the
-    state and curves to the per-user cache folder (created here)."""
-    import dataclasses
-
-    from ..pipeline import Outputs
-    from ..userdirs import user_cache_dir
-
-    if args.out:
-        return Outputs.beside(args.out, args.state, args.log)
-    folder = user_cache_dir() / "optimize"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise AYSError(f"cannot create {folder}: {error.strerror or error}") from None
-    return dataclasses.replace(Outputs.beside(folder / f"{schedule_id}.json", args.state, args.log), schedule=None)
-
-
 def run(args):
     from .. import distributed, pipeline
     from ..models import load_denoiser
@@ -148,7 +130,9 @@ def run(args):
     if not (args.out or args.publish):
         raise AYSError("say where the schedule goes: --out FILE, --publish (your registry), or both")
     model = load_denoiser(args.model, device=device)
-    outputs = _outputs(args, pipeline.schedule_id_for(model, settings))
+    # without --out: the schedule only to the registry (--publish), state and curves to the cache folder
+    outputs = (pipeline.Outputs.beside(args.out, args.state, args.log) if args.out else
+               pipeline.Outputs.in_cache(pipeline.schedule_id_for(model, settings), args.state, args.log))
     try:
         outcome = pipeline.run(model, settings, outputs, registry_roots=search_order(args.registry).registries,
                                resume=args.resume, device=device, hooks=pipeline.Hooks(report=print, progress=args.progress),
