@@ -370,7 +370,7 @@ class _Run:
     def finish(self):
         from tqdm import tqdm
 
-        bar = tqdm(unit="it", disable=not self.progress)
+        bar = tqdm(total=self.config["max_iterations"], unit="it", disable=not self.progress)
         self._show(bar)
         while self.state["stage"] <= self.config["refine"]:
             self._step()
