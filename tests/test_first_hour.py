@@ -208,7 +208,7 @@ def test_plot_names_the_model_and_its_labels_do_not_overlap(tmp_path, capsys):
     from ays_core import resolve
 
     title = default_title([resolve("sd15"), resolve("sdxl")], 10)
-    assert title == "10 steps for sd15, sdxl; baselines over sigma 0.0292 to 14.6 (sd15@v1's range)"
+    assert title == "10 steps for sd15, sdxl; baselines over sigma 0.029 to 14.6 (sd15@v2's range)"  # the published list
     fig = schedule_figure({"sd15@v1": [14.6, 1.0, 0.03, 0.0], "a long label for karras": [14.6, 2.0, 0.03, 0.0]},
                           title)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
