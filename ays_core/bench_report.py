@@ -264,6 +264,9 @@ def plot_metric(result, metric, path):
             errors = [0.0 if math.isnan(e[f"{metric.key}_ci"]) else e[f"{metric.key}_ci"] for e in entries]
             axis.errorbar([e["nfe"] for e in entries], [e[metric.key] for e in entries], yerr=errors,
                           marker="o", markersize=3, capsize=3, label=label, **styles[label])
+        values = [e[metric.key] for e in result.summary if e["sampler"] == sampler]
+        if min(values) > 0 and max(values) > 20 * min(values):  # one bad schedule would flatten the rest
+            axis.set_yscale("log")
         axis.set_title(sampler, fontsize=10)
         axis.set_xlabel("NFE (denoiser calls)")
         axis.set_xticks(result.config["nfe"])
