@@ -161,8 +161,13 @@ def main():
     start = time.process_time(), time.time()
     sections = []
     for model_name in models:
-        paths = [os.path.join(args.out, model_name, sampler, "bench", "results.json") if args.render_only
-                 else bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
+        if args.render_only:  # only what was run: a (model, sampler) without results is left out
+            paths = [os.path.join(args.out, model_name, sampler, "bench", "results.json") for sampler in settings.samplers]
+            paths = [path for path in paths if os.path.isfile(path)]
+        else:
+            paths = [bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
+        if not paths:
+            continue
         results = [read_result(path) for path in paths]
         sections.append(model_section(model_name, results))
     cpu, wall = time.process_time() - start[0], time.time() - start[1]
