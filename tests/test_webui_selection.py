@@ -132,7 +132,7 @@ def test_selector_sees_a_version_added_within_one_file_system_clock_tick(tmp_pat
     roots = [str(tmp_path), SHIPPED]
     assert selector.choose(roots, model).ref == "sd15@v3"  # after the shipped v1 and v2
     times = {path: os.stat(path).st_mtime_ns for path in (tmp_path, tmp_path / "index.json", tmp_path / "sd15")}
-    publish(tmp_path, "sd15")
+    publish(tmp_path, "sd15", author="another schedule")  # identical content would publish nothing (no v4)
     for path, mtime in times.items():
         os.utime(path, ns=(mtime, mtime))
     assert selector.choose(roots, model).ref == "sd15@v4"
