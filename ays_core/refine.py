@@ -100,8 +100,9 @@ def make_teacher(denoiser, samples, seed, sigma_range, teacher_steps, shape, dev
 class Figure:
     """Per-sample errors of sampling schedules against a Teacher, computed chunk by chunk and cached."""
 
-    def __init__(self, denoiser, solver, teacher):
+    def __init__(self, denoiser, solver, teacher, bar=None):
         self.denoiser, self.solver, self.teacher = denoiser, solver, teacher
+        self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
         self.evaluations = 0
         self._cache = {}
 
@@ -114,6 +115,8 @@ class Figure:
             x_start, target, seed, cond = self.teacher.chunks[index]
             out, calls = run_sampler(self.denoiser, self.solver, sigmas, x_start, seed, self.teacher.sigma_range, cond)
             self.evaluations += calls * len(x_start)
+            if self.bar is not None:
+                self.bar.update(calls * len(x_start))
             err = (out.double() - target.double()).flatten(1).pow(2).mean(1).sqrt().cpu().numpy()
             self._cache[key] = np.where(np.isfinite(err), err, np.inf)
         return self._cache[key]
@@ -304,9 +307,9 @@ def solver_stage_for(settings):
     if not settings.solver_stage:
         return None
 
-    def build(denoiser, source, sigma_range, shape, device):
+    def build(denoiser, source, sigma_range, shape, device, progress=False):
         return SolverStage(denoiser, settings.solver, settings.tuned_steps(), settings.teacher_samples, settings.seed,
-                           sigma_range, settings.reference_steps, shape, device, source)
+                           sigma_range, settings.reference_steps, shape, device, source, progress)
     return build
 
 
@@ -336,8 +339,9 @@ class SolverStage:
     {str(steps): result dict} (JSON, kept in the search's state file). Runs on rank 0."""
 
     def __init__(self, denoiser, solver, step_counts, teacher_samples, seed, sigma_range, teacher_steps, shape,
-                 device, source):
+                 device, source, progress=False):
         self.denoiser, self.solver, self.step_counts = denoiser, solver, step_counts
+        self.progress = progress
         self.teacher_options = (teacher_samples, seed, sigma_range, teacher_steps, shape, device)
         self.source = source
         self.evaluations = 0
@@ -356,18 +360,25 @@ class SolverStage:
 
         if not distributed.is_main():
             return distributed.broadcast_object(None)
+        from tqdm import tqdm
+
         teacher = make_teacher(self.denoiser, *self.teacher_options, reuse=self._reuse())
         judge = judged_solver(self.solver)
-        figure = Figure(self.denoiser, judge, teacher)
-        how = "" if judge == self.solver else f" (judged on {judge}'s error, the ODE counterpart of {self.solver})"
         lo, hi = teacher.sigma_range
+        raced = {steps: {**hand_made(steps, lo, hi), **klub_candidates(history, steps)} for steps in self.step_counts}
+        # the total is the most the race and refinement can cost; they usually settle sooner
+        most = sum(planned_evaluations(judge, [steps], len(candidates), self.teacher_options[0])[1]
+                   for steps, candidates in raced.items())
+        bar = tqdm(total=most, desc="solver stage (at most)", unit="eval", disable=not self.progress)
+        figure = Figure(self.denoiser, judge, teacher, bar)
+        how = "" if judge == self.solver else f" (judged on {judge}'s error, the ODE counterpart of {self.solver})"
         tuned = {}
-        for steps in self.step_counts:
-            candidates = {**hand_made(steps, lo, hi), **klub_candidates(history, steps)}
+        for steps, candidates in raced.items():
             result = tune_steps(figure, steps, candidates, lo)
             tuned[str(steps)] = {"sigmas": result.sigmas.tolist(), "start": result.start,
                                  "start_figure": result.start_figure, "figure": result.figure,
                                  "passes": result.passes, "moves": result.moves, "hand_made": result.hand_made,
                                  "evaluations": result.evaluations, "summary": result.describe() + how}
+        bar.close()
         self.evaluations += teacher.evaluations + figure.evaluations
         return distributed.broadcast_object(tuned)

@@ -159,6 +159,15 @@ def test_the_path_table_shows_a_bar_with_a_total(capsys):
     assert "path table (96 paths x 8 noise levels)" in err and "3/3" in err
 
 
+def test_the_solver_stage_shows_a_bar_with_a_total(tmp_path, capsys):
+    code, _, err = run(capsys, "optimize", "--model", "toy:gaussian", "--steps", "4", "--refine", "0",
+                       "--samples", "256", "--out", str(tmp_path / "x.json"))
+    bar = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("solver stage (at most)")]
+    assert code == 0 and bar
+    done, total = bar[-1].split("|")[2].split()[0].split("/")
+    assert 0 < int(done) <= int(total)  # the total is the stage's upper bound
+
+
 # ---------------------------------------------------------------- careless input
 
 @pytest.mark.parametrize("argv, message", [
