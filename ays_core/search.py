@@ -194,6 +194,9 @@ def _check_history(history):
                 _finite(entry[key], f"history {key}")
         for key in ("stage", "steps", "iteration"):
             _count_of(entry[key], f"history {key}")
+        if not isinstance(entry["sigmas"], list):  # stored high to low; the solver stage races them
+            raise ValueError("history sigmas must be a list")
+        _check_sigmas(entry["sigmas"][::-1], entry["steps"] + 1, "history sigmas")
         if entry["start"] is not None and not isinstance(entry["start"], str):
             raise ValueError("history start must be a name")
 

@@ -127,6 +127,15 @@ def _replace(value, path, new):
     return copy
 
 
+@pytest.mark.parametrize("sigmas", ["x", ["a", "b"], [1.0, 2.0], {"a": 1}])
+def test_forged_history_sigmas_are_one_line(saved_state, sigmas):
+    """The solver stage races history iterates on resume: their sigmas are checked like the rest."""
+    state = json.loads(saved_state)
+    state["history"][-1]["sigmas"] = sigmas
+    code, err = resume_from(forged(state))
+    assert code == 2 and err.startswith("ays: error: corrupt resume state") and err.count("\n") == 1, err
+
+
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
