@@ -10,7 +10,8 @@ DEFAULTS = RunSettings()
 DESCRIPTION = ("Optimize a sampling schedule for a model and a solver. Fast mode (default): KLUB "
                "coordinate search (Align Your Steps' objective) from the EDM start and from each hand-made "
                "schedule; then, for --step-counts and --steps steps, a race of the hand-made schedules (both "
-               "step conventions, the stock SD1.5 AYS list) and KLUB iterates on --solver's own error "
+               "step conventions, the stock SD1.5 AYS list) and KLUB iterates on --solver's error (a stochastic "
+               "solver's ODE counterpart's) "
                "against a many-step teacher from the same noise, and a coordinate search on that error from "
                "the winner; the --steps result is then refined --refine times by inserting log-midpoints "
                "(10 -> 20 -> 40). Writes a schedule file (--out) and/or publishes it to your registry (--publish): the finest schedule (other step counts are "
@@ -51,10 +52,10 @@ def add_parser(subparsers, common):
     p.add_argument("--teacher-samples", type=int, default=DEFAULTS.teacher_samples, metavar="N",
                    help=f"samples of the teacher the race and refinement compare with (default {DEFAULTS.teacher_samples})")
     p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
-                   help=f"early stopping: iterations without a better validation figure before stopping "
+                   help=f"paper mode's early stopping: iterations without a better validation figure before stopping "
                         f"(default {DEFAULTS.patience})")
     p.add_argument("--validation-samples", type=int, metavar="N",
-                   help="samples drawn for the validation figure (default 1024 against the model's data, "
+                   help="paper mode: samples drawn for the validation figure (default 1024 against the model's data, "
                         "256 against a many-step reference where the data carry prompts)")
     p.add_argument("--max-iterations", type=int, default=DEFAULTS.max_iterations, metavar="N",
                    help=f"cap per stage (default {DEFAULTS.max_iterations})")
