@@ -32,3 +32,20 @@ def test_counts_runs_and_keeps_only_the_failing_runs_log(tmp_path):
     assert sorted(p.name for p in logs.iterdir()) == ["checkout", "run-02"]  # the passing run left nothing
     assert "the second run fails" in (logs / "run-02" / "pytest.log").read_text()
     assert (logs / "checkout" / "tools" / "stress_tests.py").is_file()  # the copy the runs tested, kept with them
+
+
+def test_outside_a_git_checkout_the_tree_is_copied_without_caches(tmp_path, monkeypatch):
+    """A stress run tests a plain copy of the tree, and this suite includes the tool's own test."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stress_tests", REPO / "tools" / "stress_tests.py")
+    stress = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stress)
+    plain = tmp_path / "plain"
+    (plain / "tests" / "__pycache__").mkdir(parents=True)
+    (plain / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    (plain / "tests" / "__pycache__" / "test_a.pyc").write_bytes(b"x")
+    (plain / ".venv").mkdir()
+    monkeypatch.setattr(stress, "REPO", plain)
+    copied = stress.copy_working_tree(tmp_path / "copy")
+    assert sorted(str(p.relative_to(copied)) for p in copied.rglob("*")) == ["tests", "tests/test_a.py"]

@@ -71,10 +71,19 @@ def stop_hogs(hogs):
         hog.wait()
 
 
+NOT_COPIED = (".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "build", "out")
+
+
 def copy_working_tree(dest):
-    """The files of the working tree as they are now, copied to `dest` (git lists them)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, check=True).stdout
+    """The files of the working tree as they are now, copied to `dest` (git lists them; outside a
+    git checkout, e.g. in the copy a stress run tests, every file but the build and cache folders)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                                capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        if REPO in Path(dest).resolve().parents:
+            raise
+        return Path(shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(*NOT_COPIED)))
     for name in filter(None, listed.split(b"\0")):
         source = REPO / os.fsdecode(name)
         if source.is_file():  # a file deleted but not yet staged is still listed
