@@ -4,11 +4,11 @@ and one run of a sampler on given sigmas with its calls counted.
 
 NFE is counted honestly: a second-order step costs two denoiser calls, except the final step to
 sigma = 0, which k-diffusion takes as a plain Euler step.
+The table imports no torch, so that `ays --help` can list the samplers; the runs import it.
 """
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .errors import AYSError
 
@@ -68,6 +68,8 @@ class CountingDenoiser:
 
 
 def initial_noise(shape, count, sigma_max, seed):
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     return torch.randn((count, *shape), generator=generator) * sigma_max
 
@@ -84,6 +86,7 @@ def brownian_noise(x, sigma_min, sigma_max, seed):
 def run_sampler(denoiser, name, sigmas, x_start, seed, sigma_range, cond=None):
     """(samples, denoiser calls) of one k-diffusion sampler on `sigmas` from `x_start`;
     `cond`: per-row conditioning handed to the denoiser (latent models: {"cond_index": ...})."""
+    import torch
     from k_diffusion import sampling
 
     sampler = get_sampler(name)
