@@ -10,6 +10,7 @@ import numpy as np
 
 from .errors import AYSError
 from .fileio import atomic_write
+from .plots import plot_schedules as draw_schedules
 from .scoring import Metric
 
 
@@ -238,19 +239,9 @@ def _styles(labels):
 
 
 def plot_schedules(result, path):
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    styles = _styles(result.schedules)
-    for label, sigmas in result.schedules.items():
-        positive = np.asarray(sigmas)[:-1]
-        axis.plot(np.arange(len(positive)), positive, marker="o", markersize=3, label=label, **styles[label])
-    axis.set_yscale("log")
-    axis.set_xlabel("step")
-    axis.set_ylabel("sigma (log scale; the final step goes to 0)")
     steps = len(next(iter(result.schedules.values()))) - 1
-    axis.set_title(f"{model_name(result)}: schedules at {steps} steps ({result.config['samplers'][0]})", fontsize=10)
-    _legend_outside(figure, axis, len(result.schedules))
-    return _save_figure(figure, path)
+    title = f"{model_name(result)}: schedules at {steps} steps ({result.config['samplers'][0]})"
+    return draw_schedules(result.schedules, path, title)
 
 
 def plot_metric(result, metric, path):

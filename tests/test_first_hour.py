@@ -44,7 +44,7 @@ LIGHT = [["--version"], ["--help"], ["schedule", "sdxl", "--steps", "20"], ["sch
 LIGHT_ONLY = LIGHT[:-2]  # the heavy commands' own --help may load torch (their choices live beside it)
 
 
-def test_light_commands_never_import_torch(tmp_path):
+def test_light_commands_never_import_torch_or_matplotlib(tmp_path):
     script = (
         "import json, sys\n"
         "from ays_core.cli import main\n"
@@ -54,7 +54,7 @@ def test_light_commands_never_import_torch(tmp_path):
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "    loaded[' '.join(argv)] = 'torch' in sys.modules\n"
+        "    loaded[' '.join(argv)] = sorted({'torch', 'matplotlib'} & set(sys.modules))\n"
         "print(json.dumps(loaded), file=sys.stderr)\n")
     commands = [[arg.replace("{tmp}", str(tmp_path)) for arg in argv] for argv in LIGHT_ONLY]
     done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], cwd=tmp_path, capture_output=True,
@@ -209,30 +209,37 @@ def test_library_messages_name_no_missing_flag():
 # ---------------------------------------------------------------- plots
 
 def test_plot_names_the_model_and_its_labels_do_not_overlap(tmp_path, capsys):
+    from PIL import Image
+
+    from ays_core import resolve
     from ays_core.cli.plot import default_title
-    from ays_core.plots import schedule_figure
+    from ays_core.plots import Box, layout
 
     code, out, _ = run(capsys, "plot", "sd15", "sdxl", "karras", "--out", str(tmp_path / "p.png"))
     assert code == 0
-    from ays_core import resolve
-
     title = default_title([resolve("sd15"), resolve("sdxl")], 10)
     assert title == "10 steps for sd15, sdxl; baselines over sigma 0.029 to 14.6 (sd15@v2's range)"  # the published list
-    fig = schedule_figure({"sd15@v1": [14.6, 1.0, 0.03, 0.0], "a long label for karras": [14.6, 2.0, 0.03, 0.0]},
-                          title)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    renderer = canvas.get_renderer()
-    ax = fig.axes[0]
-    boxes = {"legend": ax.get_legend().get_window_extent(renderer), "axes": ax.get_window_extent(renderer),
-             "title": ax.title.get_window_extent(renderer), "xlabel": ax.xaxis.label.get_window_extent(renderer),
-             "ylabel": ax.yaxis.label.get_window_extent(renderer)}
+    assert default_title([resolve("sd15")], 10, baselines=False) == "10 steps for sd15"
+    schedules = {"sd15@v1": [14.6, 1.0, 0.03, 0.0], "a long label for karras " * 3: [14.6, 2.0, 0.03, 0.0]}
+    plan = layout(schedules, title)
+    boxes = {"legend": plan.legend, "axes": plan.axes, "title": plan.title, "xlabel": plan.xlabel, "ylabel": plan.ylabel}
+    picture = Box(0, 0, *plan.size)
+    for name, box in boxes.items():
+        assert box.inside(picture), name
     names = sorted(boxes)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            if {a, b} & {"axes"} and {a, b} & {"title", "xlabel", "ylabel"}:
-                continue  # labels sit outside the axes box by construction; only the legend must stay out
             assert not boxes[a].overlaps(boxes[b]), (a, b)
-    assert "sigma" in ax.get_ylabel() and "step" in ax.get_xlabel()
+    assert plan.legend.left > plan.axes.right  # the legend never covers a curve
+    assert plan.y_ticks == (0.1, 1, 10)  # 0.03..14.6, padded: three decades inside, so no 2s and 5s
+    with Image.open(tmp_path / "p.png") as image:
+        assert image.format == "PNG" and image.size[0] > 600
+
+
+def test_plot_ticks_by_hand():
+    from ays_core.plots import log_ticks, step_ticks
+
+    assert log_ticks(0.002, 80.0) == (0.01, 0.1, 1, 10)
+    assert log_ticks(0.3, 4.0) == (0.5, 1, 2)
+    assert log_ticks(1.01, 1.02) == (1.01,)  # nothing round inside: one label mid-way
+    assert step_ticks(10) == tuple(range(10)) and step_ticks(40) == (0, 5, 10, 15, 20, 25, 30, 35)

@@ -27,16 +27,18 @@ def run(args):
     for source in sources:
         options = {} if source.version is not None else sigma_range
         curves[source.ref] = source.resample(args.steps, **options)
-    print(f"wrote {plot_schedules(curves, args.out, args.title or default_title(stored, args.steps))}")
+    print(f"wrote {plot_schedules(curves, args.out, args.title or default_title(stored, args.steps, baselines=len(stored) < len(sources)))}")
     return 0
 
 
-def default_title(stored, steps):
+def default_title(stored, steps, baselines=True):
     """'10 steps for sd15, sdxl; baselines over sigma 0.0292 to 14.6 (sd15@v1's range)'."""
     if not stored:
         lo, hi = SD_SIGMA_RANGE
         return f"{steps} steps over SD's sigma range, {lo:.3g} to {hi:.3g}"
     models = list(dict.fromkeys(s.model.get("name") or s.model["family"] for s in stored))
     first = stored[0]
+    if not baselines:
+        return f"{steps} steps for {', '.join(models)}"
     return (f"{steps} steps for {', '.join(models)}; baselines over sigma {first.sigmas[-1]:.3g} to "
             f"{first.sigmas[0]:.3g} ({first.ref}'s range)")
