@@ -1,5 +1,5 @@
 """Optimize a schedule for an already-loaded latent diffusion checkpoint, as one resumable job:
-what the WebUI's "AYS" tab and its API routes run (scripts/ays_tab.py is the thin adapter).
+what the WebUI's "AYS" tab and its API routes run (ays_webui/tab.py is the thin adapter).
 
 A job lives in a folder: `job.json` (its settings and the checkpoint it is for, written before
 it starts), the search's state file (written after every iteration), the log of KLUB and

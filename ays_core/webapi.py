@@ -1,4 +1,4 @@
-"""HTTP routes of the WebUI adapter (scripts/ays.py, scripts/ays_tab.py), mounted the way the
+"""HTTP routes of the WebUI adapter (ays_webui/api.py, ays_webui/tab.py), mounted the way the
 WebUI mounts its own API (modules/api/api.py, Api.add_api_route):
 
 - only when the WebUI's API exists (`--api`, or `--nowebui`, which always serves it);

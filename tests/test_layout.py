@@ -88,3 +88,39 @@ def test_only_the_pipeline_imports_more_than_a_handful_of_project_modules():
     crowded = {name: sorted(targets) for name, targets in import_graph().items()
                if len(targets - {"ays_core.errors"}) > HANDFUL and name != ASSEMBLER}
     assert not crowded
+
+
+# ---------------------------------------------------------------- the WebUI extension
+
+REPO = PACKAGE.parent
+WEBUI_MODULES = {"modules", "gradio", "backend", "launch"}  # what only exists inside a WebUI
+
+
+def top_level_imports(path):
+    """First names of every module `path` imports, anywhere in its body ('' for relative imports)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names.add("" if node.level else node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+    return names
+
+
+def test_ays_core_never_reaches_into_the_webui():
+    for path in PACKAGE.rglob("*.py"):
+        assert not top_level_imports(path) & (WEBUI_MODULES | {"ays_webui"}), path
+
+
+def test_scripts_only_register_hooks():
+    """The WebUI runs every scripts/*.py as a module of its own (none can import another): each
+    registers the hooks of one concern and leaves the work to the package ays_webui beside it."""
+    files = sorted((REPO / "scripts").glob("*.py"))
+    assert len(files) > 1
+    for path in files:
+        tree = ast.parse(path.read_text())
+        assert top_level_imports(path) <= {"ays_webui", "modules"}, path
+        assert not [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))], path
+        for node in tree.body:  # a class here is a WebUI Script (what load_scripts collects)
+            if isinstance(node, ast.ClassDef):
+                assert [ast.unparse(base) for base in node.bases] == ["scripts.Script"], path

@@ -50,7 +50,7 @@ def test_pull_now_installs_and_the_next_generation_uses_it(tmp_path, remote, cap
     remote.publish(finetune_doc())
     webui = start(tmp_path, ays_remote_url=remote.url)
     try:
-        line = webui.ays.pull_now()
+        line = webui.ays.sharing.pull_now()
         assert line.startswith("AYS: pulled 1 new schedule file(s)") and "\n" not in line
         assert line in capsys.readouterr().err  # one console line
         assert Registry(tmp_path / "mine").versions("their-finetune") == [1]
@@ -58,7 +58,7 @@ def test_pull_now_installs_and_the_next_generation_uses_it(tmp_path, remote, cap
         processed = webui.processing.process_images(p)
         params = webui.infotext_utils.parse_generation_parameters(processed.infotext)
         assert params["AYS schedule"] == "their-finetune@v1"
-        assert webui.ays.pull_now().startswith("AYS: pulled 0 new")  # twice: nothing changes
+        assert webui.ays.sharing.pull_now().startswith("AYS: pulled 0 new")  # twice: nothing changes
     finally:
         harness.stop_webui()
 
@@ -66,9 +66,9 @@ def test_pull_now_installs_and_the_next_generation_uses_it(tmp_path, remote, cap
 def test_pull_now_failures_are_one_line(tmp_path, remote, capsys):
     webui = start(tmp_path)
     try:
-        assert "remote registry URL" in webui.ays.pull_now()  # none set yet
+        assert "remote registry URL" in webui.ays.sharing.pull_now()  # none set yet
         webui.shared.opts.set("ays_remote_url", remote.url)  # serves no index: HTTP 404
-        line = webui.ays.pull_now()
+        line = webui.ays.sharing.pull_now()
         assert line.startswith("AYS: pull from") and "404" in line
         err = capsys.readouterr().err
         assert err.count("\n") == 2 and "Traceback" not in err

@@ -18,7 +18,6 @@ from webui_stub import webui_harness as harness
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SHA = "cd" * 32
-TAB_SCRIPT = harness.REPO / "scripts" / "ays_tab.py"
 QUICK = {"prompts": "a cat\na dog", "steps": 3, "samples": 16, "data_samples": 4, "refine": 0, "resolution": 64,
          "validation_samples": 4}
 
@@ -33,11 +32,11 @@ def tiny_checkpoint(sha256=SHA):
 @pytest.fixture
 def tab(tmp_path, monkeypatch):
     monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "registry"))  # where `ays` and the tab publish
-    webui = harness.start_webui(sd_model=tiny_checkpoint(), extension_script=TAB_SCRIPT)
-    webui.ays.JOB = job_for(tmp_path / "job")
+    webui = harness.start_webui(sd_model=tiny_checkpoint())
+    webui.ays.tab.JOB = job_for(tmp_path / "job")
     yield webui
-    webui.ays.JOB.stop()
-    assert webui.ays.JOB.wait(900)  # no job thread outlives its test
+    webui.ays.tab.JOB.stop()
+    assert webui.ays.tab.JOB.wait(900)  # no job thread outlives its test
     harness.stop_webui()
 
 
@@ -54,7 +53,7 @@ def test_tab_is_added_with_its_controls(tab):
     ((blocks, title, element_id),) = tab.script_callbacks.ui_tabs_callback()
     assert title == "AYS" and element_id == "ays_optimize"
     assert blocks.loads and blocks.loads[0][3] == 2  # live refresh every 2 s
-    checkpoint, status, curve, image = tab.ays.refresh()
+    checkpoint, status, curve, image = tab.ays.tab.refresh()
     assert "tiny.safetensors" in checkpoint and "cdcdcdcdcd" in checkpoint and "idle" in status
 
 
@@ -62,7 +61,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
     client = client_for(tab)
     response = client.post("/ays/v1/optimize", json={**QUICK, "cfg_scale": 3.0})
     assert response.status_code == 200 and response.json()["state"] == "running"
-    assert tab.ays.JOB.wait(900)
+    assert tab.ays.tab.JOB.wait(900)
     status = client.get("/ays/v1/optimize").json()
     assert status["state"] == "done", status["message"]
     assert status["history"] and status["evaluations"] > 0 and status["result"]["ref"] == f"sd15-{SHA[:10]}@v1"
@@ -83,7 +82,7 @@ def test_api_run_publishes_a_schedule_the_scheduler_then_uses(tab, tmp_path):
 
 
 def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_path):
-    job = tab.ays.JOB
+    job = tab.ays.tab.JOB
     stop_after = {"calls": 0}
     model = tab.shared.sd_model
     original = model.apply_model
@@ -95,7 +94,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
         return original(*args, **kwargs)
 
     model.apply_model = apply_then_stop
-    tab.ays.start({**QUICK, "samples": 8, "mode": "paper", "solver": "euler"})
+    tab.ays.tab.start({**QUICK, "samples": 8, "mode": "paper", "solver": "euler"})
     assert job.wait(900)
     status = job.status()
     assert status["state"] == "stopped" and status["resumable"]
@@ -107,7 +106,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
     saved = json.loads((tmp_path / "job" / "job.json").read_text())
     (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "state": "running"}))
     tune._JOBS.clear()
-    job = tab.ays.JOB = job_for(tmp_path / "job")
+    job = tab.ays.tab.JOB = job_for(tmp_path / "job")
     assert job.status()["resumable"] and job.status()["history"]
     client = client_for(tab)
     assert client.post("/ays/v1/optimize/resume", json={}).status_code == 200
@@ -118,7 +117,7 @@ def test_stop_keeps_the_work_and_resume_after_a_restart_finishes_it(tab, tmp_pat
 
 def test_webui_interrupt_stops_the_job(tab):
     tab.shared.state.interrupted = True  # the WebUI's Interrupt button; begin() clears it first
-    job = tab.ays.JOB
+    job = tab.ays.tab.JOB
     model = tab.shared.sd_model
     original = model.apply_model
 
@@ -127,7 +126,7 @@ def test_webui_interrupt_stops_the_job(tab):
         return original(*args, **kwargs)
 
     model.apply_model = interrupt_later
-    tab.ays.start(QUICK)
+    tab.ays.tab.start(QUICK)
     assert job.wait(900)
     assert job.status()["state"] == "stopped"
 
@@ -143,19 +142,19 @@ def test_bad_requests_get_clear_errors(tab):
     assert client.post("/ays/v1/optimize/stop", json={}).json()["state"] == "idle"
 
     tab.shared.sd_model = tiny_checkpoint(sha256=None)
-    checkpoint, status, *_ = tab.ays.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
+    checkpoint, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
     assert "no sha256" in status
 
 
 def test_a_job_saved_by_the_version_before_run_settings_resumes(tab, tmp_path):
-    job = tab.ays.JOB
-    tab.ays.start(QUICK)
+    job = tab.ays.tab.JOB
+    tab.ays.tab.start(QUICK)
     assert job.wait(900) and job.status()["state"] == "done"
     saved = json.loads((tmp_path / "job" / "job.json").read_text())
     old = {"data": "prompts", **{key: saved["settings"][key] for key in tune.REQUEST_FIELDS}}
     (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "settings": old, "state": "stopped"}))
     assert job.status()["resumable"]
-    tab.ays.start(None, resume=True)
+    tab.ays.tab.start(None, resume=True)
     assert job.wait(900) and job.status()["state"] == "done", job.status()["message"]
 
 
@@ -174,7 +173,7 @@ def test_settings_validation():
 
 
 def test_guidance_mixes_the_conditional_and_unconditional_predictions(tab):
-    denoiser = tab.ays.loaded_denoiser()
+    denoiser = tab.ays.tab.loaded_denoiser()
     assert denoiser.model is tab.shared.sd_model  # the WebUI's model itself, no copy
     x = torch.randn(2, *denoiser.data_shape, generator=torch.Generator().manual_seed(0))
     sigma = torch.full((2,), 2.0)
@@ -196,13 +195,13 @@ def test_forge_runs_on_its_loaded_unet_model_with_progress_stop_and_resume(tmp_p
     monkeypatch.setenv("AYS_REGISTRY", str(tmp_path / "registry"))
     engine = forge_style_engine()
     engine.sd_checkpoint_info = harness.checkpoint_info(SHA, "forge.safetensors")
-    webui = harness.start_webui(sd_model=engine, extension_script=TAB_SCRIPT)
+    webui = harness.start_webui(sd_model=engine)
     from modules import sd_models
 
     reloads = []
     sd_models.forge_model_reload = lambda: reloads.append(1)  # Forge loads the checkpoint on first use
     try:
-        job = webui.ays.JOB = job_for(tmp_path / "job")
+        job = webui.ays.tab.JOB = job_for(tmp_path / "job")
         kmodel = engine.forge_objects.unet.model
         original = kmodel.apply_model
 
@@ -233,8 +232,8 @@ def test_forge_runs_on_its_loaded_unet_model_with_progress_stop_and_resume(tmp_p
         assert reloads == [1, 1]  # start and resume each made sure the selected checkpoint was loaded
 
     finally:
-        webui.ays.JOB.stop()
-        assert webui.ays.JOB.wait(900)  # no job thread outlives its test
+        webui.ays.tab.JOB.stop()
+        assert webui.ays.tab.JOB.wait(900)  # no job thread outlives its test
         harness.stop_webui()
     webui = harness.start_webui(sd_model=engine)  # the next generation, with the scheduler script
     try:

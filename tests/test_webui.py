@@ -1,4 +1,4 @@
-"""The WebUI extension (scripts/ays.py) against the stand-in WebUI in tests/webui_stub/.
+"""The WebUI extension (scripts/*.py over ays_webui) against the stand-in WebUI in tests/webui_stub/.
 
 The stand-in mirrors A1111 1.10 / Forge for the 1.9+ scheduler API and A1111 1.3-1.8 for the
 older sampler-name API; each test drives a generation the way the WebUI does and checks the
@@ -86,12 +86,16 @@ def test_builtin_align_your_steps_is_left_alone(webui):
     assert "AYS schedule" not in infotext_params(processed)
 
 
-def test_reload_ui_keeps_one_entry_and_uses_the_new_code(webui):
-    again = harness.start_webui()  # "Reload UI": scripts re-run, sd_schedulers kept
+def test_reload_ui_replaces_the_entry_in_place(webui):
+    first = webui.sd_schedulers.schedulers_map["ays"]
+    position = [s.name for s in webui.sd_schedulers.schedulers].index("ays")
+    again = harness.start_webui()  # "Reload UI": scripts re-run; sd_schedulers and the package ays_webui kept
     names = [s.name for s in again.sd_schedulers.schedulers]
-    assert names.count("ays") == 1
-    assert again.sd_schedulers.schedulers_map["ays"].function is again.ays.ays_scheduler
-    assert again.sd_schedulers.schedulers_map["AYS"].function is again.ays.ays_scheduler
+    entry = again.sd_schedulers.schedulers_map["ays"]
+    assert names.count("ays") == 1 and names.index("ays") == position
+    assert entry is not first and again.sd_schedulers.schedulers[position] is entry  # registered anew
+    assert again.sd_schedulers.schedulers_map["AYS"] is entry
+    assert again.ays is webui.ays and entry.function is again.ays.scheduler.ays_scheduler
 
 
 def test_resolver_cache_from_before_registration_is_cleared():
@@ -227,7 +231,7 @@ def test_unknown_family_is_rescaled_to_the_model_range_with_a_warning(capsys):
     model = harness.fake_forge_model("Flux", prediction_type="const", sigmas=torch.linspace(0.002, 1.0, 1000))
     webui = harness.start_webui(sd_model=model)
     try:
-        sigmas = webui.ays.ays_scheduler(n=10, sigma_min=0.002, sigma_max=1.0, device="cpu")
+        sigmas = webui.ays.scheduler.ays_scheduler(n=10, sigma_min=0.002, sigma_max=1.0, device="cpu")
         assert "flux" in capsys.readouterr().err
         torch.testing.assert_close(sigmas, torch.tensor(sampling_sigmas(SD15, 10, 0.002, 1.0), dtype=torch.float32))
         assert sigmas[0].item() == pytest.approx(1.0)

@@ -15,7 +15,6 @@ from webui_stub import webui_harness as harness
 pytest.importorskip("fastapi")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TAB_SCRIPT = harness.REPO / "scripts" / "ays_tab.py"
 SHA = "ef" * 32
 GETS = ("/ays/v1/schedules", "/ays/v1/schedule?steps=10", "/ays/v1/optimize")
 POSTS = ("/ays/v1/optimize/stop", "/ays/v1/optimize/resume", "/ays/v1/optimize")
@@ -34,11 +33,7 @@ def started(tmp_path, **flags):
     from fastapi.testclient import TestClient
 
     webui = harness.start_webui(sd_model=tiny_checkpoint(), **flags)
-    webui.scripts.load_scripts([str(harness.EXTENSION_SCRIPT), str(TAB_SCRIPT)])
-    from modules import script_loading
-
-    webui.tab = script_loading.loaded_scripts[str(TAB_SCRIPT)]
-    webui.tab.JOB = job_for(tmp_path / "job")
+    webui.ays.tab.JOB = job_for(tmp_path / "job")
     app = fastapi.FastAPI()
     webui.script_callbacks.app_started_callback(None, app)
     return webui, TestClient(app)
@@ -76,7 +71,7 @@ def test_with_api_auth_every_route_needs_the_credentials(tmp_path, stop_webui):
         # the credential check comes first: an anonymous form gets 401, not a hint about the body
         assert client.post(path, data={"x": "1"}).status_code == 401
     assert client.post("/ays/v1/optimize/stop", json={}, headers=basic("alice", "s3cret")).json()["state"] == "idle"
-    assert tab.tab.JOB.status()["state"] == "idle"
+    assert tab.ays.tab.JOB.status()["state"] == "idle"
 
 
 def test_without_api_auth_no_credentials_are_asked(tmp_path, stop_webui):
@@ -107,7 +102,7 @@ def test_post_routes_take_only_json(tmp_path, stop_webui):
         response = client.post("/ays/v1/optimize", content=body, headers={"Content-Type": "application/json"})
         assert response.status_code == status and words in response.json()["detail"], body[:20]
         assert "\n" not in response.json()["detail"]
-    assert tab.tab.JOB.status()["state"] == "idle"
+    assert tab.ays.tab.JOB.status()["state"] == "idle"
 
 
 def test_steps_and_denoise_are_capped_with_one_line_errors(tmp_path, stop_webui):
@@ -156,8 +151,8 @@ def test_server_paths_are_refused_unless_the_owner_allowed_their_folder(tmp_path
                                                      "samples": 16, "data_samples": 2, "refine": 0,
                                                      "resolution": 64, "validation_samples": 2, "publish": False})
     assert response.status_code == 200 and response.json()["state"] == "running"
-    tab.tab.JOB.stop()
-    assert tab.tab.JOB.wait(600)
+    tab.ays.tab.JOB.stop()
+    assert tab.ays.tab.JOB.wait(600)
 
 
 def test_api_clients_cannot_widen_the_allow_list(tmp_path, stop_webui):

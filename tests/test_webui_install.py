@@ -41,15 +41,16 @@ def test_extension_imports_its_own_ays_core_without_sys_path_changes(tmp_path):
     """A copy cloned into extensions/ loads through the WebUI's script loader alone (fresh
     interpreter, the WebUI's folder as working directory, nothing added to sys.path by hand)."""
     extension = tmp_path / "extensions" / "sd-webui-ays"
-    for part in ("scripts", "ays_core", "registry"):
+    for part in ("scripts", "ays_webui", "ays_core", "registry"):
         shutil.copytree(REPO / part, extension / part, ignore=shutil.ignore_patterns("__pycache__", ".lock"))
     program = (
         "import sys\n"
         f"sys.path.insert(0, {str(STUB_DIR)!r})\n"
         "import webui_harness\n"
-        f"w = webui_harness.start_webui(extension_script={str(extension / 'scripts' / 'ays.py')!r})\n"
+        f"w = webui_harness.start_webui(extension={str(extension)!r})\n"
         "import ays_core\n"
         f"assert ays_core.__file__.startswith({str(extension)!r}), ays_core.__file__\n"
+        f"assert w.ays.__file__.startswith({str(extension)!r}), w.ays.__file__\n"
         "assert w.sd_schedulers.schedulers_map['AYS'].function(n=4, sigma_min=0.03, sigma_max=14.6).shape[0] == 5\n"
         "print('ok')\n"
     )

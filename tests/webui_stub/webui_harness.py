@@ -1,9 +1,11 @@
 """Start the stand-in WebUI (this folder's `modules`, `gradio`, `launch`) with the AYS extension
 loaded the way the WebUI loads it, and fake models shaped like the WebUI's.
 
-`start_webui()` mirrors a WebUI start: import the modules, run scripts.load_scripts on the
-extension's scripts/ays.py, then the settings callbacks. Calling it again in the same process
-without `stop_webui()` mirrors "Reload UI" (scripts re-run, shared modules kept).
+`start_webui()` mirrors a WebUI start: import the modules, run scripts.load_scripts on every
+scripts/*.py of the extension (in the WebUI's order), then the settings callbacks. Calling it
+again in the same process without `stop_webui()` mirrors "Reload UI" (scripts re-run, imported
+modules kept, the extension's package ays_webui included); `stop_webui()` ends the process, so
+the next start imports the stand-in modules and ays_webui afresh (ays_core, WebUI-free, stays).
 `legacy=True` gives a pre-1.9 WebUI: no modules.sd_schedulers, the 1.8 get_sigmas.
 """
 import sys
@@ -14,8 +16,8 @@ import torch
 
 STUB_DIR = Path(__file__).resolve().parent
 REPO = STUB_DIR.parent.parent
-EXTENSION_SCRIPT = REPO / "scripts" / "ays.py"
 STUB_PACKAGES = ("modules", "gradio", "launch", "backend")
+EXTENSION_PACKAGE = "ays_webui"  # imported by the extension's scripts, from the extension's folder
 
 
 def sd_alphas_cumprod():
@@ -67,18 +69,19 @@ def fake_forge_model(class_name="Flux", prediction_type="const", sigmas=None, sh
 
 def stop_webui():
     for name in list(sys.modules):
-        if name.split(".")[0] in STUB_PACKAGES:
+        if name.split(".")[0] in (*STUB_PACKAGES, EXTENSION_PACKAGE):
             del sys.modules[name]
     while str(STUB_DIR) in sys.path:
         sys.path.remove(str(STUB_DIR))
 
 
-def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXTENSION_SCRIPT, ui=True, api=True,
-                api_auth=None):
-    """A started stand-in WebUI; returns a namespace of its modules plus `ays` (the loaded
-    extension module). `settings` are applied to opts after the extension loads. `ui=False` is
-    --nowebui: no settings UI, so on_ui_settings callbacks never run. `api` is --api,
-    `api_auth` the value of --api-auth."""
+def start_webui(legacy=False, sd_model=None, settings=None, extension=REPO, ui=True, api=True, api_auth=None):
+    """A started stand-in WebUI with the extension folder `extension` installed; returns a
+    namespace of its modules plus `ays` (the extension's package ays_webui, as its scripts
+    imported it) and `loaded` (its scripts/ modules by file name). A script that fails to load
+    fails the start (the WebUI would only print it). `settings` are applied to opts after the
+    extension loads. `ui=False` is --nowebui: no settings UI, so on_ui_settings callbacks never
+    run. `api` is --api, `api_auth` the value of --api-auth."""
     use_stub_path()
     if legacy:
         sys.modules["modules.sd_schedulers"] = None  # an import of it now fails, as before 1.9
@@ -90,7 +93,10 @@ def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXT
     shared.cmd_opts.api, shared.cmd_opts.nowebui, shared.cmd_opts.api_auth = api, not ui, api_auth
     if shared.sd_model is None or sd_model is not None:
         shared.sd_model = sd_model or FakeSDModel()
-    scripts.load_scripts([str(extension_script)])
+    scripts.load_scripts(scripts.list_scripts([str(extension)]))
+    if scripts.load_errors:
+        path, error = scripts.load_errors[0]
+        raise RuntimeError(f"the WebUI could not load {path}") from error
     if ui:
         script_callbacks.ui_settings_callback()
     for key, value in (settings or {}).items():
@@ -103,4 +109,6 @@ def start_webui(legacy=False, sd_model=None, settings=None, extension_script=EXT
     return types.SimpleNamespace(
         shared=shared, sd_samplers=sd_samplers, sd_schedulers=sd_schedulers, processing=processing,
         scripts=scripts, script_callbacks=script_callbacks, infotext_utils=infotext_utils, api=api_module,
-        ays=script_loading.loaded_scripts[str(extension_script)])
+        ays=sys.modules[EXTENSION_PACKAGE],
+        loaded={Path(path).name: module for path, module in script_loading.loaded_scripts.items()
+                if Path(path).parent == Path(extension) / "scripts"})

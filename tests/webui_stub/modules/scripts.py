@@ -2,10 +2,14 @@
 
 Mirrors: the `Script` base class (title/show/ui/process/postprocess, `infotext_fields`),
 the `AlwaysVisible` marker that show() returns for scripts that run on every generation, and
+`list_scripts(extension_dirs)`: every *.py file of each extension's scripts/ folder, in file-name
+order (extensions.Extension.list_files; no extension here declares an order in metadata.ini);
 `load_scripts(paths)`: clear all callbacks, then for each file put its extension's root folder
-in front of sys.path, run the file with script_loading.load_module, collect its Script
-subclasses, and restore sys.path afterwards. "Reload UI" runs load_scripts again in the same
-process (shared modules such as sd_schedulers are not reloaded).
+in front of sys.path, run the file with script_loading.load_module, collect the Script
+subclasses in its namespace, and restore sys.path afterwards; a file that raises is reported and
+the next one loads (kept in `load_errors`, where the WebUI prints a traceback). "Reload UI" runs
+load_scripts again in the same process (imported modules such as sd_schedulers, and packages the
+scripts imported, are not reloaded).
 `run_process` / `run_postprocess` mirror ScriptRunner calling always-visible scripts.
 """
 import inspect
@@ -39,11 +43,23 @@ class Script:
 
 scripts_data = []
 alwayson_scripts = []
+load_errors = []
+
+
+def list_scripts(extension_dirs):
+    paths = []
+    for extension in extension_dirs:
+        folder = os.path.join(extension, "scripts")
+        if os.path.isdir(folder):
+            paths += [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                      if os.path.splitext(name)[1].lower() == ".py" and os.path.isfile(os.path.join(folder, name))]
+    return paths
 
 
 def load_scripts(paths):
     scripts_data.clear()
     alwayson_scripts.clear()
+    load_errors.clear()
     script_callbacks.clear_callbacks()
     syspath = sys.path
     for path in paths:
@@ -54,6 +70,9 @@ def load_scripts(paths):
             for value in module.__dict__.values():
                 if inspect.isclass(value) and issubclass(value, Script) and value is not Script:
                     scripts_data.append(value)
+        except Exception as exc:
+            load_errors.append((path, exc))
+            print(f"Error loading script: {os.path.basename(path)}: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
             sys.path = syspath
     for script_class in scripts_data:
