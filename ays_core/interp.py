@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .errors import AYSError
+from .errors import AYSError, SettingError
 
 CONVENTIONS = ("ays", "a1111")
 ROUNDING = 0.01  # relative: 0.029 vs 0.0291675 is 0.6%, 14.615 vs 14.614642 is 0.002%
@@ -103,17 +103,18 @@ def resample(stored, steps, convention="ays", sigma_min=None, sigma_max=None, de
 
 def check_steps(steps):
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
-        raise AYSError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+        raise SettingError(lambda n: f"{n} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}", "steps")
 
 
 def check_denoise(denoise):
     if not isinstance(denoise, (int, float)) or not 0.0 < denoise <= 1.0:
-        raise AYSError(f"denoise must be in (0, 1], got {denoise!r}")
+        raise SettingError(lambda n: f"{n} must be in (0, 1], got {denoise!r}", "denoise")
 
 
 def check_range(sigma_min, sigma_max):
     if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0.0 < sigma_min < sigma_max):
-        raise AYSError(f"need 0 < sigma_min < sigma_max (finite), got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}")
+        raise SettingError(lambda lo, hi: f"need 0 < {lo} < {hi} (finite), got {lo} {sigma_min!r}, {hi} {sigma_max!r}",
+                           "sigma_min", "sigma_max")
 
 
 def check_stored_sigmas(sigmas):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import distributed
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .fileio import atomic_write
 from .registry import RegistrySet, dump_schedule, new_schedule_doc
 from .settings import RunSettings
@@ -117,13 +117,18 @@ def schedule_id_for(denoiser, settings):
 def check_data_settings(denoiser, settings):
     """Latent models need x0 data; models with data of their own take none of the latent settings."""
     if not is_latent(denoiser):
-        if settings.latent_fields:
-            raise AYSError(f"{', '.join(settings.latent_fields)}: only for latent diffusion models, not this one "
-                           "(it brings its own data)")
+        refuse_latent_settings(settings, "this one (it brings its own data)")
         return
     if not (settings.image_folder or settings.data_free):
-        raise AYSError("a latent diffusion model needs x0 data: a folder of images (--data) or prompts to "
-                       "draw from (--prompt, --prompts-file)")
+        raise SettingError(lambda i, p, f: f"a latent diffusion model needs x0 data: a folder of images ({i}) or "
+                                           f"prompts to draw from ({p}, {f})", "image_folder", "prompts", "prompts_file")
+
+
+def refuse_latent_settings(settings, model):
+    """SettingError naming the latent-model settings given for `model` (words), which takes none."""
+    if settings.latent_fields:
+        raise SettingError(lambda *names: f"{', '.join(names)}: only for latent diffusion models, not {model}",
+                           *settings.latent_fields)
 
 
 # ---------------------------------------------------------------- the run
@@ -203,7 +208,7 @@ def _prepare_latent(denoiser, settings, device, hooks, readable=None):
     if settings.resolution:
         denoiser.set_resolution(settings.resolution)
     if denoiser.data_shape is None:
-        raise AYSError("the latent size is unknown: set a resolution")
+        raise SettingError(lambda r: f"the latent size is unknown: set a resolution ({r})", "resolution")
     device = device if device is not None else denoiser.device
     main = distributed.is_main()
     hooks.phase("measuring memory")
@@ -258,8 +263,7 @@ def dry_run(spec, settings, device):
     lines = [f"ays optimize {spec}: {settings.mode} mode, {settings.steps} steps refined {settings.refine}x, "
              f"{settings.samples} samples, solver {settings.solver}, " + _stage_words(settings)]
     if arch is None:
-        if settings.latent_fields:
-            raise AYSError(f"{', '.join(settings.latent_fields)}: only for latent diffusion models, not {spec}")
+        refuse_latent_settings(settings, spec)
         evaluations = count_evaluations(settings, plain_data=True)
         fixed = ", ".join(f"{k} {v:,}" for k, v in evaluations.fixed.items()) or "none fixed"
         return lines + [f"denoiser evaluations: {fixed}; total {evaluations.low:,} to {evaluations.high:,}"]

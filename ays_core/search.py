@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import distributed
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .fileio import atomic_write, read_json, sha256_bytes
 from .klub import ImportanceKLUB, PathKLUB, x0_sampler
 from .settings import RunSettings
@@ -144,11 +144,11 @@ def load_state(path, config):
         raise AYSError(f"corrupt resume state {path}: {exc}") from None
     if state.get("checksum") != state_checksum(state):
         raise AYSError(f"corrupt resume state {path}: its checksum does not match its content (edited or damaged); "
-                       "rerun without --resume to start over")
+                       "start over instead of resuming")
     if state["config"] != config:
         changed = sorted(k for k in set(config) | set(state["config"]) if state["config"].get(k) != config.get(k))
-        raise AYSError(f"resume state {path} belongs to a run with other settings ({', '.join(changed)}); "
-                       "rerun without --resume to start over")
+        raise SettingError(lambda *names: f"resume state {path} belongs to a run with other settings "
+                                          f"({', '.join(names)}); start over instead of resuming", *changed)
     try:
         _check_state(state, config)
     except KeyError as exc:

@@ -10,7 +10,7 @@ import typing
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .registry import check_id
 
 MODES = ("paper", "fast")
@@ -89,35 +89,40 @@ class RunSettings:
 
     # -- checks every caller gets
     def check(self):
-        """Raise AYSError naming the first setting a user got wrong (model-dependent checks, such
-        as the sigma range, happen when the model is known)."""
+        """Raise SettingError naming the first setting a user got wrong (model-dependent checks,
+        such as the sigma range, happen when the model is known)."""
         for name, (kind, nullable) in field_kinds().items():
             _coerce(name, getattr(self, name), kind, nullable)
         for name, low, high in BOUNDS:
             value = getattr(self, name)
             if value is not None and not low <= value <= high:
-                raise AYSError(f"{name} must be a whole number between {low} and {high}, got {value}")
+                raise SettingError(lambda n, v=value, lo=low, hi=high: f"{n} must be a whole number between {lo} and "
+                                                                          f"{hi}, got {v}", name)
         if self.steps * 2 ** self.refine + 1 > MAX_POINTS:
-            raise AYSError(f"{self.steps} steps refined {self.refine} times makes more than {MAX_POINTS - 1} steps")
+            raise SettingError(lambda s, r: f"{self.steps} steps ({s}) refined {self.refine} times ({r}) makes more "
+                                            f"than {MAX_POINTS - 1} steps", "steps", "refine")
         for name, allowed in (("mode", MODES), ("start", STARTS)):
-            if getattr(self, name) not in allowed:
-                raise AYSError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        _check_solver(self.solver)
-        check_cfg_scale(self.cfg_scale)
+            value = getattr(self, name)
+            if value not in allowed:
+                raise SettingError(lambda n, v=value, a=allowed: f"{n} must be one of {', '.join(a)}, got {v!r}", name)
+        _check("solver", _check_solver, self.solver)
+        _check("cfg_scale", check_cfg_scale, self.cfg_scale)
         for name in ("sigma_min", "sigma_max", "max_memory_gb"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise AYSError(f"{name} must be a positive number, got {value!r}")
+                raise SettingError(lambda n, v=value: f"{n} must be a positive number, got {v!r}", name)
         if self.resolution and (self.resolution % 8 or self.resolution < 64):
-            raise AYSError(f"resolution must be 0 (native) or a multiple of 8 >= 64, got {self.resolution}")
+            raise SettingError(lambda n: f"{n} must be 0 (native) or a multiple of 8 >= 64, got {self.resolution}",
+                               "resolution")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, str) and len(value) > MAX_TEXT:
-                raise AYSError(f"{field.name} is longer than {MAX_TEXT} characters")
+                raise SettingError(lambda n: f"{n} is longer than {MAX_TEXT} characters", field.name)
         if self.image_folder and (self.prompts.strip() or self.prompts_file):
-            raise AYSError("give x0 data as images or as prompts, not both")
+            raise SettingError(lambda i, p, f: f"give x0 data as images ({i}) or as prompts ({p}, {f}), not both",
+                               "image_folder", "prompts", "prompts_file")
         if self.schedule_id:
-            check_id(self.schedule_id)
+            _check("schedule_id", check_id, self.schedule_id)
         self.tuned_steps()
 
     def tuned_steps(self):
@@ -125,9 +130,10 @@ class RunSettings:
         try:
             counts = {int(part) for part in self.step_counts.split(",") if part.strip()}
         except ValueError:
-            raise AYSError(f"step_counts must be whole numbers separated by commas, got {self.step_counts!r}") from None
+            raise SettingError(lambda n: f"{n} must be whole numbers separated by commas, got {self.step_counts!r}",
+                               "step_counts") from None
         if any(not 2 <= n <= 100 for n in counts):
-            raise AYSError(f"step_counts must lie between 2 and 100, got {self.step_counts!r}")
+            raise SettingError(lambda n: f"{n} must lie between 2 and 100, got {self.step_counts!r}", "step_counts")
         return sorted(counts | {self.steps})
 
     @property
@@ -180,14 +186,25 @@ def field_kinds():
 
 
 def _coerce(key, value, kind, nullable):
-    """`value` as the field's type (a whole number is taken where a float is asked for), else AYSError."""
+    """`value` as the field's type (a whole number is taken where a float is asked for), else SettingError."""
     if value is None and nullable:
         return None
     if kind is float and type(value) is int:
         value = float(value)
     if type(value) is not kind:
-        raise AYSError(f"setting {key} must be a {kind.__name__}, got {value!r}")
+        raise SettingError(lambda n: f"setting {n} must be a {kind.__name__}, got {value!r}", key)
     return value
+
+
+def _check(name, check, value):
+    """check(value), its AYSError as a SettingError of field `name` (the check's message after it)."""
+    try:
+        check(value)
+    except SettingError:
+        raise
+    except AYSError as exc:
+        reason = str(exc)
+        raise SettingError(lambda n: f"{n}: {reason}", name) from None
 
 
 def _check_solver(name):

@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .fileio import atomic_write, parse_json
 from .plots import plot_against_baselines
 from .settings import WEBUI_DEFAULTS, RunSettings
@@ -54,7 +54,8 @@ def request_settings(values):
     for name, low, high in REQUEST_LIMITS:
         value = getattr(settings, name)
         if value is not None and not low <= value <= high:
-            raise AYSError(f"{name} must be between {low} and {high} here, got {value}")
+            raise SettingError(lambda n, v=value, lo=low, hi=high: f"{n} must be between {lo} and {hi} here, got {v}",
+                               name)
     if data == "images" and not settings.image_folder.strip():
         raise AYSError("choose an image folder (or data 'prompts')")
     if data == "prompts" and not settings.data_free:

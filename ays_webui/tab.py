@@ -30,6 +30,15 @@ EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOB_FOLDER = os.path.join(EXTENSION_ROOT, "optimize-job")
 NATIVE_PIXELS = {"sd15": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024, "sdxl-v": 1024}
 JOB = job_for(JOB_FOLDER)  # one per process: "Reload UI" keeps a running job in reach
+# The form's labels, by the setting each sets: the tab's messages call settings by these.
+LABELS = {"prompts": "Prompts (one per line)",
+          "prompts_file": "or a prompts file (inside a folder allowed in Settings > AYS)",
+          "image_folder": "Image folder (inside a folder allowed in Settings > AYS)",
+          "steps": "Steps of the optimized stage", "cfg_scale": "CFG scale",
+          "samples": "Sample budget (x0 samples of the KLUB)", "data_samples": "Latents to draw or encode",
+          "mode": "Mode", "solver": "Solver the schedule is for", "resolution": "Resolution (0: the model's native)",
+          "publish": "Publish to the registry when done"}
+QUOTED_LABELS = {field: f'"{label}"' for field, label in LABELS.items()}
 
 
 # ---------------------------------------------------------------- the WebUI side of a job
@@ -217,7 +226,7 @@ def _ui_action(action):
         action()
     except AYSError as exc:
         texts = refresh()
-        return (texts[0], f"{texts[1]}\nError: {exc}", *texts[2:])
+        return (texts[0], f"{texts[1]}\nError: {exc.named(QUOTED_LABELS)}", *texts[2:])
     return refresh()
 
 
@@ -234,17 +243,17 @@ def on_ui_tabs():
             with gr.Column():
                 data = gr.Radio(choices=list(DATA_CHOICES), value=DATA_CHOICES[0], label="x0 data",
                                 info="prompts: drawn from the model itself; images: a folder (+ caption .txt files)")
-                prompts = gr.Textbox(label="Prompts (one per line)", lines=4)
-                prompts_file = gr.Textbox(label="or a prompts file (inside a folder allowed in Settings > AYS)")
-                image_folder = gr.Textbox(label="Image folder (inside a folder allowed in Settings > AYS)")
-                steps = gr.Slider(minimum=2, maximum=40, value=defaults.steps, step=1, label="Steps of the optimized stage")
-                cfg_scale = gr.Slider(minimum=1.0, maximum=30.0, value=defaults.cfg_scale, step=0.5, label="CFG scale")
-                samples = gr.Number(value=defaults.samples, precision=0, label="Sample budget (x0 samples of the KLUB)")
-                data_samples = gr.Number(value=defaults.data_samples, precision=0, label="Latents to draw or encode")
-                mode = gr.Radio(choices=list(MODES), value=defaults.mode, label="Mode")
-                solver = gr.Dropdown(choices=sorted(SAMPLERS), value=defaults.solver, label="Solver the schedule is for")
-                resolution = gr.Number(value=defaults.resolution, precision=0, label="Resolution (0: the model's native)")
-                publish = gr.Checkbox(value=defaults.publish, label="Publish to the registry when done")
+                prompts = gr.Textbox(label=LABELS["prompts"], lines=4)
+                prompts_file = gr.Textbox(label=LABELS["prompts_file"])
+                image_folder = gr.Textbox(label=LABELS["image_folder"])
+                steps = gr.Slider(minimum=2, maximum=40, value=defaults.steps, step=1, label=LABELS["steps"])
+                cfg_scale = gr.Slider(minimum=1.0, maximum=30.0, value=defaults.cfg_scale, step=0.5, label=LABELS["cfg_scale"])
+                samples = gr.Number(value=defaults.samples, precision=0, label=LABELS["samples"])
+                data_samples = gr.Number(value=defaults.data_samples, precision=0, label=LABELS["data_samples"])
+                mode = gr.Radio(choices=list(MODES), value=defaults.mode, label=LABELS["mode"])
+                solver = gr.Dropdown(choices=sorted(SAMPLERS), value=defaults.solver, label=LABELS["solver"])
+                resolution = gr.Number(value=defaults.resolution, precision=0, label=LABELS["resolution"])
+                publish = gr.Checkbox(value=defaults.publish, label=LABELS["publish"])
                 with gr.Row():
                     start_button = gr.Button(value="Start", variant="primary")
                     stop_button = gr.Button(value="Stop")

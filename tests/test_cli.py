@@ -44,12 +44,12 @@ def test_schedule_baseline_and_file(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["schedule", "nope", "--steps", "3"], "no schedule 'nope'"),
-    (["schedule", "sd15", "--steps", "0"], "steps"),
-    (["schedule", "sd15", "--steps", "5", "--denoise", "0"], "denoise"),
-    (["schedule", "sd15", "--steps", "5", "--denoise", "1.2"], "denoise"),
+    (["schedule", "sd15", "--steps", "0"], "--steps"),
+    (["schedule", "sd15", "--steps", "5", "--denoise", "0"], "--denoise"),
+    (["schedule", "sd15", "--steps", "5", "--denoise", "1.2"], "--denoise"),
     (["schedule", "sd15", "--steps", "5", "--version", "9"], "sd15@v9"),
     (["schedule", "../../etc/passwd.json", "--steps", "5"], "no such file"),
-    (["schedule", "sd15", "--steps", "5", "--sigma-min", "3", "--sigma-max", "1"], "sigma_min"),
+    (["schedule", "sd15", "--steps", "5", "--sigma-min", "3", "--sigma-max", "1"], "--sigma-min"),
     (["registry", "show", "UP"], "invalid schedule id"),
     (["registry", "publish", "/nonexistent/file.json"], "no such file"),
 ])

@@ -58,9 +58,9 @@ def test_api_result_matches_cli_file(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--model", "toy:nope"], "unknown toy model"),
     (["--model", "nonsense"], "SCHEME:NAME"),
-    (["--model", "toy:gaussian", "--steps", "1"], "steps must be"),
-    (["--model", "toy:gaussian", "--sigma-min", "5", "--sigma-max", "1"], "sigma_min"),
-    (["--model", "toy:gaussian?sigma_min=5&sigma_max=1"], "sigma_min"),
+    (["--model", "toy:gaussian", "--steps", "1"], "--steps must be"),
+    (["--model", "toy:gaussian", "--sigma-min", "5", "--sigma-max", "1"], "need 0 < --sigma-min < --sigma-max"),
+    (["--model", "toy:gaussian?sigma_min=5&sigma_max=1"], "model options: need 0 < sigma_min"),
     (["--model", "toy:gaussian", "--samples", "0"], "samples"),
     (["--model", "toy:gaussian", "--id", "Bad Id"], "invalid schedule id"),
     (["--model", "toy:gaussian", "--out", "/no/such/folder/x.json"], "does not exist"),

@@ -1,11 +1,14 @@
 """RunSettings (ays_core.settings): one object, defaults in one place, untrusted input refused
 with a message naming the setting; the CLI and the tab build the same object."""
+import dataclasses
+
 import pytest
 
 from ays_core.cli.optimize import settings_from
 from ays_core.cli import build_parser
-from ays_core.errors import AYSError
-from ays_core.settings import DEFAULT_PROMPT_SAMPLES, WEBUI_DEFAULTS, RunSettings, check_cfg_scale
+from ays_core.errors import AYSError, SettingError
+from ays_core.settings import (DEFAULT_PROMPT_SAMPLES, MAX_TEXT, WEBUI_DEFAULTS, RunSettings, check_cfg_scale,
+                               field_kinds)
 from ays_core.tune import request_settings
 
 
@@ -60,3 +63,81 @@ def test_what_the_settings_mean():
     assert RunSettings(data_samples=7).x0_count(True) == 7
     assert RunSettings(max_memory_gb=2.5).memory_budget_bytes() == 2_500_000_000
     assert check_cfg_scale(7) == 7.0
+
+
+# ---------------------------------------------------------------- each front end's names for a setting
+
+NOT_ON_THE_CLI = {"reference_steps", "grid_size", "start"}  # `ays optimize` has no flag for these
+
+
+def cli_flags():
+    return build_parser("optimize").parse_args(["optimize", "--model", "toy:gaussian"]).setting_flags
+
+
+def wrong_value(name):
+    """A value of field `name` that check() refuses, chosen from the field's type alone (so a new
+    field is covered without being listed here)."""
+    kind, _ = field_kinds()[name]
+    return {int: -1, float: -1.0, str: "x" * (MAX_TEXT + 1), bool: "yes"}[kind]
+
+
+@pytest.mark.parametrize("name", [field.name for field in dataclasses.fields(RunSettings)])
+def test_every_setting_a_user_can_get_wrong_is_named_by_each_front_end(name):
+    """check() names the field in the error (API clients write field names); the CLI names its
+    flag instead (every field has one, or is listed above as not settable from the CLI); the tab
+    its label."""
+    with pytest.raises(SettingError) as caught:
+        RunSettings(**{name: wrong_value(name)}).check()
+    error = caught.value
+    assert name in error.fields and name in str(error)
+    if name in NOT_ON_THE_CLI:
+        assert name not in cli_flags()
+        return
+    flag = cli_flags()[name]
+    message = error.named(cli_flags())
+    assert flag in message and f"{name} " not in message.replace(flag, "")
+
+
+def test_each_flag_named_in_messages_sets_its_field():
+    """The flag a message names for a field is the one that changes that field: each flag given a
+    value of its own changes exactly its field."""
+    values = {"early_stop": (), "publish": (), "mode": ("paper",), "solver": ("euler",), "step_counts": ("4",),
+              "image_folder": ("pics",), "prompts": ("a cat",), "prompts_file": ("p.txt",),
+              "default_caption": ("c",), "negative_prompt": ("n",), "cache_dir": ("cache",),
+              "schedule_id": ("mine",), "sigma_min": ("0.5",), "sigma_max": ("5",), "cfg_scale": ("3",),
+              "max_memory_gb": ("2",)}
+    flags = cli_flags()
+    for field in dataclasses.fields(RunSettings):
+        if field.name in NOT_ON_THE_CLI:
+            continue
+        settings = cli_settings(flags[field.name], *values.get(field.name, ("77",)))
+        changed = [f.name for f in dataclasses.fields(RunSettings) if getattr(settings, f.name) != getattr(RunSettings(), f.name)]
+        assert changed == [field.name], (flags[field.name], changed)
+
+
+def test_a_setting_error_spanning_several_settings_names_each():
+    with pytest.raises(SettingError) as caught:
+        RunSettings(image_folder="pics", prompts="a cat").check()
+    assert str(caught.value) == "give x0 data as images (image_folder) or as prompts (prompts, prompts_file), not both"
+    assert caught.value.named(cli_flags()) == \
+        "give x0 data as images (--data) or as prompts (--prompt, --prompts-file), not both"
+    with pytest.raises(SettingError) as caught:
+        RunSettings(steps=300, refine=2).check()
+    assert caught.value.named(cli_flags()) == "300 steps (--steps) refined 2 times (--refine) makes more than 1000 steps"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--steps", "1"], "--steps must be a whole number between 2 and 1000, got 1"),
+    (["--data", "pics"], "--data: only for latent diffusion models"),
+    (["--cfg-scale", "31"], "--cfg-scale: CFG scale must be between 1 and 30"),
+    (["--id", "Bad Id"], "--id: invalid schedule id"),
+    (["--max-memory", "-1"], "--max-memory must be a positive number"),
+    (["--step-counts", "1"], "--step-counts must lie between 2 and 100"),
+])
+def test_the_cli_prints_the_flag(tmp_path, capsys, argv, words):
+    from ays_core.cli import main
+
+    assert main(["optimize", "--model", "toy:gaussian", "--out", str(tmp_path / "s.json"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ays: error: {err[len('ays: error: '):]}" and words in err and err.count("\n") == 1
+    assert not (tmp_path / "s.json").exists()

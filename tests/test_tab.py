@@ -146,6 +146,16 @@ def test_bad_requests_get_clear_errors(tab):
     assert "no sha256" in status
 
 
+def test_the_tab_calls_settings_by_their_labels_and_the_api_by_their_keys(tab):
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 50, 7.0, 16, 4, "fast", "euler", 64, True)
+    assert 'Error: "Steps of the optimized stage" must be between 2 and 40 here, got 50' in status
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 100, True)
+    assert 'Error: "Resolution (0: the model\'s native)" must be 0 (native) or a multiple of 8 >= 64, got 100' in status
+    response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", "resolution": 100})
+    assert response.json()["detail"] == "resolution must be 0 (native) or a multiple of 8 >= 64, got 100"
+    assert tab.ays.tab.JOB.status()["state"] == "idle"
+
+
 def test_a_job_saved_by_the_version_before_run_settings_resumes(tab, tmp_path):
     job = tab.ays.tab.JOB
     tab.ays.tab.start(QUICK)

@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing SUMMARY (its line in `ays --help`) and
 `add_parser(subparsers, common)`, which adds a sub-parser whose `run(args)` default does the work
-and returns the exit status. Only the command being run gets its full parser: optimize and bench
+and returns the exit status, and whose `setting_flags` default ({name: flag}, see `setting_flags`)
+names the flags in messages about settings (ays_core.errors.SettingError). Only the command being run gets its full parser: optimize and bench
 list choices that live beside torch code, and `ays --help` or `ays schedule` must not load torch.
 """
 import argparse
@@ -32,6 +33,13 @@ def common_options():
     return parent
 
 
+def setting_flags(parser, dests=None):
+    """{setting name: the flag of `parser` that sets it}: each option's argparse dest, and the
+    names in `dests` ({setting: dest}) where a setting is not named like its flag."""
+    flags = {action.dest: max(action.option_strings, key=len) for action in parser._actions if action.option_strings}
+    return {**flags, **{name: flags[dest] for name, dest in (dests or {}).items()}}
+
+
 def build_parser(command="all"):
     """The `ays` parser with the full options of `command` (of every command by default); the
     other commands appear by name and summary only (None: all of them, as for `ays --help`)."""
@@ -59,7 +67,7 @@ def main(argv=None):
     try:
         return args.run(args) or 0
     except AYSError as exc:
-        print(f"ays: error: {exc}", file=sys.stderr)
+        print(f"ays: error: {exc.named(getattr(args, 'setting_flags', {}))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ays: interrupted", file=sys.stderr)

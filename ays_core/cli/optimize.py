@@ -4,9 +4,11 @@ import sys
 
 from ..errors import AYSError
 from ..settings import MODES, RunSettings
-from . import latent_options
+from . import latent_options, setting_flags
 
 DEFAULTS = RunSettings()
+# RunSettings fields whose flag is named otherwise ({field: argparse dest}; settings_from maps them)
+FIELD_DESTS = {"image_folder": "data", "prompts": "prompt", "max_memory_gb": "max_memory", "schedule_id": "id"}
 DESCRIPTION = ("Optimize a sampling schedule for a model and a solver. Fast mode (default): KLUB "
                "coordinate search (Align Your Steps' objective) from the EDM start and from each hand-made "
                "schedule; then, for --step-counts and --steps steps, a race of the hand-made schedules (both "
@@ -79,7 +81,7 @@ def add_parser(subparsers, common):
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     latent_options.add_arguments(p, DEFAULTS)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, setting_flags=setting_flags(p, FIELD_DESTS))
 
 
 def settings_from(args):

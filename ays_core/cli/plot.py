@@ -3,6 +3,7 @@ from .. import resolve
 from ..baselines import SD_SIGMA_RANGE
 from ..interp import MAX_STEPS
 from ..plots import plot_schedules
+from . import setting_flags
 
 SUMMARY = "plot schedules (registry ids, files, baselines) to a PNG"  # the line `ays --help` shows
 
@@ -16,7 +17,7 @@ def add_parser(subparsers, common):
     p.add_argument("--steps", type=int, default=10, metavar="N", help=f"number of steps (1 to {MAX_STEPS}, default 10)")
     p.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG")
     p.add_argument("--title", help="title (default: the step count, the model(s) the schedules are for and the sigma range)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, setting_flags=setting_flags(p))
 
 
 def run(args):

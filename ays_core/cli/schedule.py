@@ -3,6 +3,7 @@ import json
 
 from .. import BASELINES, CONVENTIONS, resolve
 from ..interp import MAX_STEPS
+from . import setting_flags
 
 SUMMARY = "print the N-step sigmas of a schedule"  # the line `ays --help` shows
 
@@ -29,7 +30,7 @@ def add_parser(subparsers, common):
                    help="rescale a stored schedule to start here; for a baseline: its upper end (default SD's 14.6146)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: one sigma per line (default); json: {id, version, steps, sigmas}")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, setting_flags=setting_flags(p))
 
 
 def run(args):

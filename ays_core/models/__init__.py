@@ -32,7 +32,10 @@ def _load_toy(name, options, device):
 
     sigma_min = _number(options, "sigma_min", DEFAULT_SIGMA_MIN)
     sigma_max = _number(options, "sigma_max", DEFAULT_SIGMA_MAX)
-    check_range(sigma_min, sigma_max)
+    try:
+        check_range(sigma_min, sigma_max)
+    except AYSError as exc:  # options of the model spec, not settings of a run
+        raise AYSError(f"model options: {exc}") from None
     if name == "gaussian":
         d = _number(options, "d", 2, int)
         if d > 65536:
