@@ -111,6 +111,8 @@ def _count_solver_stage(count, settings, data_free):
     descents = 1 + len(START_BASELINES) if settings.start == "all" else 1
     fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
                                               refine.candidate_count(descents), settings.teacher_samples)
+    if not data_free:  # x0 are data: a refined schedule is checked against them (refine.DataCheck)
+        most += refine.data_check_evaluations(settings.solver, settings.tuned_steps())
     fixed = sum(count.fixed.values())
     count.low, count.high = fixed + fewest, fixed + most
     return count

@@ -320,7 +320,7 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
     if settings.early_stop:
         shape = tuple(getattr(denoiser, "data_shape", None) or torch.as_tensor(_draw_one(source)).shape)
         if solver_stage is not None:
-            stage = solver_stage(denoiser, source, (lo, hi), shape, device, progress and distributed.is_main())
+            stage = solver_stage(denoiser, x0_sampler(source), (lo, hi), shape, device, progress and distributed.is_main())
         else:
             validation = ReferenceValidation(denoiser, settings.solver, steps, validation_samples, seed, lo, hi,
                                              settings.reference_steps, shape, device, x0_source=source)

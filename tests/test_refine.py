@@ -157,3 +157,81 @@ def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_anot
         return sliced_wasserstein(run_sampler(toy, "euler", sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
     for name in ("karras", "exponential"):
         assert w2(tuned) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
+
+
+class LogDistanceCheck:
+    """A data check with a known answer: the RMS log-sigma distance to the schedule `data_like`."""
+
+    def __init__(self, data_like):
+        self.target = np.log(np.asarray(data_like[:-1]))
+        self.evaluations = 0
+
+    def distance(self, sigmas):
+        self.evaluations += 1
+        return float(np.sqrt(np.mean((np.log(np.asarray(sigmas[:-1])) - self.target) ** 2)))
+
+
+@pytest.mark.parametrize("data_at_start", [True, False])
+def test_a_refinement_is_kept_only_when_its_samples_lie_closer_to_the_data(data_at_start):
+    start, teacher_optimum = sampling(80, 3, 1, 0.3, 0.01), sampling(80, 12, 2.5, 0.4, 0.05)
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceCheck(start if data_at_start else teacher_optimum)
+    result = refine.tune_steps(figure, 4, {"karras": start}, SIGMA_MIN, check)
+    assert result.moves > 0 and check.evaluations == 2  # the race winner and the refined schedule
+    winner_distance, refined_distance = result.data_check
+    assert winner_distance == (0.0 if data_at_start else pytest.approx(check.distance(start)))
+    if data_at_start:  # the refinement went toward the teacher, away from the data: undone
+        assert not result.refined and np.array_equal(result.sigmas, start) and result.hand_made
+        assert result.figure == pytest.approx(figure.errors(start, 4).mean())
+        assert "kept unchanged" in result.describe() and "karras" in result.describe()
+    else:
+        assert result.refined and not result.hand_made and refined_distance < winner_distance
+        assert result.figure < figure.errors(start, 4).mean()
+    assert result.evaluations == figure.evaluations + 2
+
+
+def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
+    from ays_core.models.toy import GaussianToy
+
+    c, d = 0.5, 4
+    toy = GaussianToy(c=c, d=d)
+    check = refine.DataCheck(toy, "euler", toy.sample_data, 2048, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+    # one Euler step from pure noise x = sigma_max * eps lands on D(x, sigma_max) = c^2/(c^2+s^2) x:
+    # isotropic N(0, a^2) with a = c^2 s / (c^2 + s^2); the sliced W2 of two isotropic Gaussians is |a - c|
+    spread = c ** 2 * SIGMA_MAX / (c ** 2 + SIGMA_MAX ** 2)
+    assert check.distance(sampling(SIGMA_MAX)) == pytest.approx(c - spread, abs=0.03)
+    # the exact flow (many steps) keeps N(0, c^2): only the sampling error of 2 x 2048 draws remains
+    many = np.append(np.exp(np.linspace(np.log(SIGMA_MAX), np.log(SIGMA_MIN), 200)), 0.0)
+    assert check.distance(many) < 0.1 * (c - spread)
+    assert check.evaluations == 2048 * (1 + 200)
+
+
+def test_the_data_check_is_planned_only_when_x0_are_data():
+    from ays_core.budget import count_evaluations
+    from ays_core.samplers import sampler_nfe
+    from ays_core.settings import RunSettings
+
+    settings = RunSettings(solver="euler", step_counts="4")
+    with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
+    extra = 2 * refine.DATA_CHECK_SAMPLES * (sampler_nfe("euler", 4) + sampler_nfe("euler", 10))
+    teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
+    table_and_draws = data_free.fixed["x0 drawn from the model"]
+    assert with_data.high - (data_free.high - table_and_draws) == extra + teacher
+    assert with_data.low - (data_free.low - table_and_draws) == teacher
+
+
+def test_the_data_check_samples_with_the_conditioning_of_its_draws():
+    class PromptMean:
+        """Predicts x0 = the prompt's index in every coordinate: one Euler step to 0 lands on it."""
+        sigma_min, sigma_max = SIGMA_MIN, SIGMA_MAX
+
+        def __call__(self, x, sigma, cond_index=None):
+            return cond_index.to(x.dtype).view(-1, 1).expand_as(x)
+
+    def draws(n, generator):
+        cond = torch.randint(3, (n,), generator=generator)
+        return cond.double().view(-1, 1).expand(n, 2).clone(), {"cond_index": cond}
+
+    check = refine.DataCheck(PromptMean(), "euler", draws, 64, 0, (SIGMA_MIN, SIGMA_MAX), (2,), "cpu")
+    assert check.distance(sampling(SIGMA_MAX)) == pytest.approx(0.0, abs=1e-4)  # each sample on its own prompt
+    assert check.cond["cond_index"].unique().numel() == 3
