@@ -24,7 +24,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .fileio import MAX_JSON_BYTES, atomic_write, parse_json, read_capped, sha256_bytes
 from .registry import (ID_PATTERN, MAX_INDEX_BYTES, SHIPPED_REGISTRY, VERSION_FILE, Registry, RegistrySet, dump_index,
                        dump_schedule,
@@ -550,7 +550,7 @@ def export_file(ref, dest, registries, force=False):
     if dest.is_dir():
         raise AYSError(f"{dest} is a folder; give a file name such as {dest / (schedule_id + '.json')}")
     if dest.exists() and not force:
-        raise AYSError(f"{dest} already exists (use --force to replace it)")
+        raise SettingError(lambda f: f"{dest} already exists (use {f} to replace it)", "force")
     atomic_write(dest, data)
     return schedule
 

@@ -348,7 +348,9 @@ def test_cli_export_import_round_trip(tmp_path, capsys, shipped_copy):
     assert code == 0 and "exported sdxl@v1" in out
     assert out_file.read_bytes() == shipped_copy.joinpath("sdxl", "v1.json").read_bytes()
     code, _, err = run(capsys, "registry", "export", "sdxl", str(out_file), "--registry", str(shipped_copy))
-    assert code == 2 and "--force" in err
+    assert code == 2 and "(use --force to replace it)" in err
+    with pytest.raises(AYSError, match=r"\(use force to replace it\)"):  # the library's own parameter
+        export_file("sdxl", out_file, [shipped_copy])
     assert run(capsys, "registry", "export", "sdxl", str(out_file), "--force")[0] == 0  # the latest: sdxl@v2
     code, out, _ = run(capsys, "registry", "export", "sd15", "-")
     assert json.loads(out)["id"] == "sd15"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .. import AYSError, Registry, load_schedule
 from ..registry import default_registry, dump_schedule, parse_ref, publish_message, search_order
+from . import setting_flags
 
 SUMMARY = "list, show, publish, verify, index and share schedules"  # the line `ays --help` shows
 
@@ -74,7 +75,7 @@ def add_parser(subparsers, common):
     a.add_argument("ref", metavar="ID[@V]")
     a.add_argument("file", metavar="FILE", help="file to write ('-' for standard output)")
     a.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    a.set_defaults(run=run_export)
+    a.set_defaults(run=run_export, setting_flags=setting_flags(a))
 
     a = actions.add_parser(
         "import", parents=[common], help="check a schedule file someone shared and install it at its version",
