@@ -5,22 +5,33 @@ all-reduced into per-chunk slots before being summed in chunk order, so K proces
 bit-identical sums to one process with the same total samples and seed.
 """
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 
-def init_from_env():
-    """Join the process group torchrun describes (gloo on CPU, nccl on GPUs); return the device."""
+@contextmanager
+def process_group():
+    """Join the process group torchrun describes (gloo on CPU, nccl on GPUs) for the block; yield
+    this process's device. The group is destroyed on the way out, while Python is fully alive:
+    gloo's worker threads drop their last reference to a finished collective's tensors whenever
+    they are next scheduled, and one that does so after the interpreter began finalizing is killed
+    inside a C++ destructor, aborting the process ("terminate called without an active exception")
+    after the work is done. Destroying the group joins those threads first."""
     use_cuda = torch.cuda.is_available()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
+    joined = int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized()
+    if joined:
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
+    try:
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        yield torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    finally:
+        if joined:
+            dist.destroy_process_group()
 
 
 def rank_and_size():

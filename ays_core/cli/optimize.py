@@ -100,13 +100,6 @@ def settings_from(args):
         schedule_id=args.id or "", publish=args.publish)
 
 
-def _device(args):
-    from .. import distributed
-
-    device = distributed.init_from_env()
-    return usable_device(args.device) if args.device else device
-
-
 def usable_device(name):
     """The torch device `name`, checked by placing a tensor on it (a GPU absent here fails now, not mid-run)."""
     import torch
@@ -121,13 +114,19 @@ def usable_device(name):
 
 
 def run(args):
+    from .. import distributed
+
+    settings = settings_from(args)
+    settings.check()
+    with distributed.process_group() as device:  # left before exit, on every rank (see process_group)
+        return _run(args, settings, usable_device(args.device) if args.device else device)
+
+
+def _run(args, settings, device):
     from .. import distributed, pipeline
     from ..models import load_denoiser
     from ..registry import publish_message, search_order
 
-    settings = settings_from(args)
-    settings.check()
-    device = _device(args)
     if args.dry_run:
         print("\n".join(pipeline.dry_run(args.model, settings, device)))
         return 0
