@@ -37,8 +37,19 @@ def loglinear_interp(sigmas, num_points):
     if num_points == len(sigmas):
         return sigmas.copy()
     # over the ascending list, then reversed: the same floating-point steps as the WebUIs' code
-    ascending = np.interp(np.linspace(0.0, 1.0, num_points), np.linspace(0.0, 1.0, len(sigmas)), np.log(sigmas[::-1]))
-    return np.exp(ascending)[::-1].copy()
+    ascending = np.interp(np.linspace(0.0, 1.0, num_points), np.linspace(0.0, 1.0, len(sigmas)),
+                          in_place(np.log, sigmas[::-1]))
+    return in_place(np.exp, ascending)[::-1].copy()
+
+
+def in_place(ufunc, values):
+    """ufunc(values) (np.log, np.exp), computed in place in a contiguous float64 copy of `values`.
+    numpy's vectorised loops (AVX-512 builds) switch to a scalar loop that can round the last bit
+    the other way when a new output's memory touches the input's, as it does when the allocator
+    puts the output right below a reversed view: the same schedule then resampled to different
+    bits from one call to the next. In place, the same loop runs every time."""
+    out = np.array(values, dtype=np.float64)
+    return ufunc(out, out=out)
 
 
 def snap(requested, stored_end):
@@ -56,7 +67,7 @@ def rescale(sigmas, sigma_min, sigma_max):
     new_lo, new_hi = math.log(sigma_min), math.log(sigma_max)
     if hi == lo:
         return np.full_like(sigmas, sigma_max)
-    return np.exp(new_lo + (np.log(sigmas) - lo) * (new_hi - new_lo) / (hi - lo))
+    return in_place(np.exp, new_lo + (in_place(np.log, sigmas) - lo) * (new_hi - new_lo) / (hi - lo))
 
 
 def truncate(sigmas, denoise):
