@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import AYSError
 from .fileio import atomic_write
-from .plots import plot_schedules as draw_schedules
+from .plots import COLOURS, plot_schedules as draw_schedules
 from .scoring import Metric
 
 
@@ -230,12 +230,10 @@ def _legend_outside(figure, axis, count):
 
 
 def _styles(labels):
-    """A distinct colour and line style per schedule (tab20 has 20 colours)."""
-    import matplotlib
-
-    colours = matplotlib.colormaps["tab20"].colors
+    """A distinct colour and line style per schedule: the colours of the schedule chart (plots.py)."""
     dashes = ("-", "--", ":", "-.")
-    return {label: {"color": colours[i % 20], "linestyle": dashes[(i // 20) % 4]} for i, label in enumerate(labels)}
+    count = len(COLOURS)
+    return {label: {"color": COLOURS[i % count], "linestyle": dashes[(i // count) % 4]} for i, label in enumerate(labels)}
 
 
 def plot_schedules(result, path):

@@ -25,3 +25,6 @@ class SettingError(AYSError):
 
     def named(self, names):
         return self.wording(*(names.get(field, field) for field in self.fields))
+
+    def __reduce__(self):  # the wording is a lambda, which cannot be pickled: a copy keeps the text
+        return AYSError, (str(self),)

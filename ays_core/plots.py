@@ -4,6 +4,7 @@ Pillow rather than matplotlib because `ays plot` is a light command: importing m
 takes several times longer than the whole command may (see benchmarks/bench_cli_startup.py).
 The layout is computed first (`layout`), as boxes that tests can check, then painted at twice the
 size and scaled down, which smooths the lines."""
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from .registry import RegistrySet
 
 SIGMA_AXIS = "sigma: noise std. dev. in the model's data units (log scale)"
 STEP_AXIS = "step (the final step, to sigma = 0, is not drawn)"
-# matplotlib's tab20 order: strong colours first, then their light partners
+# matplotlib's tab10, then the light shades of tab20 (strong colours first); bench's charts use them too
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
            "#dbdb8d", "#9edae5")
@@ -54,22 +55,37 @@ class Layout:
     x_ticks: tuple     # step indices that get a label
     y_ticks: tuple     # sigmas that get a label (a log axis)
     log_range: tuple   # (log10 low, log10 high) the axes span
+    row_height: float  # one line of the legend
 
 
+@functools.lru_cache(maxsize=None)
 def _font(size):
+    """(font, upscale): a TrueType font at `size` on the double-size canvas, or, on Pillow < 10.1
+    (AUTOMATIC1111 pins 9.5), the built-in bitmap font, whose text is enlarged to the canvas."""
     from PIL import ImageFont
 
     try:
-        return ImageFont.load_default(size=size * SCALE)
-    except TypeError:  # Pillow < 10.1 (AUTOMATIC1111 pins 9.5): one small bitmap font
-        return ImageFont.load_default()
+        return ImageFont.load_default(size=size * SCALE), 1
+    except TypeError:
+        return ImageFont.load_default(), SCALE
+
+
+def text_mask(text, size):
+    """A greyscale mask of `text` at double size, cropped to the ink."""
+    from PIL import Image, ImageDraw
+
+    font, upscale = _font(size)
+    if upscale > 1:  # the bitmap font knows Latin-1 only
+        text = text.encode("latin-1", "replace").decode("latin-1")
+    left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
+    mask = Image.new("L", (max(right - left, 1), max(bottom - top, 1)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, fill=255, font=font)
+    return mask.resize((mask.width * upscale, mask.height * upscale), Image.NEAREST) if upscale > 1 else mask
 
 
 def _text_size(text, size):
-    from PIL import Image, ImageDraw
-
-    left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=_font(size))
-    return (right - left) / SCALE, (bottom - top) / SCALE
+    mask = text_mask(text, size)
+    return mask.width / SCALE, mask.height / SCALE
 
 
 def _positive(sigmas):
@@ -105,16 +121,17 @@ def layout(schedules, title):
     steps = max(len(c) for c in curves)
 
     text_height = _text_size("0123456789", TEXT_SIZE)[1]
-    y_label_width = _text_size(SIGMA_AXIS, TEXT_SIZE - 2)  # drawn turned by 90 degrees
+    y_label_length, y_label_height = _text_size(SIGMA_AXIS, TEXT_SIZE - 2)  # drawn turned by 90 degrees
     tick_width = max(_text_size(f"{t:g}", TEXT_SIZE)[0] for t in y_ticks)
     title_width, title_height = _text_size(title, TITLE_SIZE)
     swatch = 28
     legend_width = swatch + GAP + max(_text_size(label, TEXT_SIZE)[0] for label in schedules) + 2 * GAP
-    legend_height = len(schedules) * (text_height + GAP) + GAP
+    row_height = text_height + GAP
+    legend_height = len(schedules) * row_height + GAP
 
-    left = PAD + y_label_width[1] + GAP + tick_width + GAP
+    left = PAD + y_label_height + GAP + tick_width + GAP
     top = PAD + title_height + 2 * GAP
-    plot_height = max(PLOT_HEIGHT, y_label_width[0] + GAP, legend_height)
+    plot_height = max(PLOT_HEIGHT, y_label_length + GAP, legend_height)
     axes = Box(left, top, left + PLOT_WIDTH, top + plot_height)
     legend = Box(axes.right + 2 * GAP, axes.top, axes.right + 2 * GAP + legend_width, axes.top + legend_height)
     xlabel_size = _text_size(STEP_AXIS, TEXT_SIZE)
@@ -122,11 +139,11 @@ def layout(schedules, title):
     xlabel = Box((axes.left + axes.right - xlabel_size[0]) / 2, xlabel_top,
                  (axes.left + axes.right + xlabel_size[0]) / 2, xlabel_top + xlabel_size[1])
     centre_y = (axes.top + axes.bottom) / 2
-    ylabel = Box(PAD, centre_y - y_label_width[0] / 2, PAD + y_label_width[1], centre_y + y_label_width[0] / 2)
+    ylabel = Box(PAD, centre_y - y_label_length / 2, PAD + y_label_height, centre_y + y_label_length / 2)
     width = max(legend.right, PAD + title_width) + PAD
     title_box = Box((width - title_width) / 2, PAD, (width + title_width) / 2, PAD + title_height)
     return Layout((math.ceil(width), math.ceil(xlabel.bottom + PAD)), title_box, axes, xlabel, ylabel, legend,
-                  steps - 1, step_ticks(steps), y_ticks, log_range)
+                  steps - 1, step_ticks(steps), y_ticks, log_range, row_height)
 
 
 def _painter(plan):
@@ -150,6 +167,18 @@ def _marker(draw, shape, x, y, colour):
         draw.polygon(((x, y - r * 1.3), (x + r * 1.3, y), (x, y + r * 1.3), (x - r * 1.3, y)), fill=colour)
 
 
+def _put_text(image, text, size, x, y, anchor, turned=False):
+    """Draw `text` in black with its ink box placed by `anchor` at (x, y) on the double-size canvas:
+    'l'/'m'/'r' horizontally, then 't'/'m' vertically, as in Pillow's anchors (placed here, because
+    Pillow < 10.1 ignores anchors for its bitmap font)."""
+    mask = text_mask(text, size)
+    if turned:
+        mask = mask.rotate(90, expand=True)
+    left = x - {"l": 0, "m": mask.width / 2, "r": mask.width}[anchor[0]]
+    top = y - {"t": 0, "m": mask.height / 2}[anchor[1]]
+    image.paste("black", (round(left), round(top)), mask)
+
+
 def render(schedules, title):
     """PNG bytes of {label: sampling sigmas} (see `layout`)."""
     from PIL import Image, ImageDraw
@@ -160,17 +189,17 @@ def render(schedules, title):
     draw = ImageDraw.Draw(image)
     box = lambda b: tuple(v * SCALE for v in (b.left, b.top, b.right, b.bottom))  # noqa: E731
     point = _painter(plan)
-    text, small, grid = _font(TEXT_SIZE), _font(TEXT_SIZE - 2), "#e6e6e6"
-    axes = plan.axes
+    axes, grid = plan.axes, "#e6e6e6"
     for sigma in plan.y_ticks:
         _, y = point(0, sigma)
         draw.line((axes.left * SCALE, y, axes.right * SCALE, y), fill=grid, width=SCALE)
-        draw.text(((axes.left - GAP) * SCALE, y), f"{sigma:g}", fill="black", font=text, anchor="rm")
+        _put_text(image, f"{sigma:g}", TEXT_SIZE, (axes.left - GAP) * SCALE, y, "rm")
     for step in plan.x_ticks:
         x, _ = point(step, 10 ** plan.log_range[0])
         draw.line((x, axes.top * SCALE, x, axes.bottom * SCALE), fill=grid, width=SCALE)
-        draw.text((x, (axes.bottom + GAP) * SCALE), str(step), fill="black", font=text, anchor="mt")
+        _put_text(image, str(step), TEXT_SIZE, x, (axes.bottom + GAP) * SCALE, "mt")
     draw.rectangle(box(axes), outline="black", width=SCALE)
+    swatch_left = (plan.legend.left + GAP) * SCALE
     for i, (label, sigmas) in enumerate(schedules.items()):
         colour, shape = COLOURS[i % len(COLOURS)], MARKERS[(i // len(COLOURS)) % len(MARKERS)]
         points = [point(step, sigma) for step, sigma in enumerate(_positive(sigmas))]
@@ -178,22 +207,16 @@ def render(schedules, title):
             draw.line(points, fill=colour, width=2 * SCALE, joint="curve")
         for x, y in points:
             _marker(draw, shape, x, y, colour)
-        row = plan.legend.top + GAP + i * (_text_size("0", TEXT_SIZE)[1] + GAP)
-        mid = (row + _text_size("0", TEXT_SIZE)[1] / 2) * SCALE
-        start = (plan.legend.left + GAP) * SCALE
-        draw.line((start, mid, start + 28 * SCALE, mid), fill=colour, width=2 * SCALE)
-        _marker(draw, shape, start + 14 * SCALE, mid, colour)
-        draw.text((start + (28 + GAP) * SCALE, mid), label, fill="black", font=text, anchor="lm")
+        mid = (plan.legend.top + GAP + i * plan.row_height + (plan.row_height - GAP) / 2) * SCALE
+        draw.line((swatch_left, mid, swatch_left + 28 * SCALE, mid), fill=colour, width=2 * SCALE)
+        _marker(draw, shape, swatch_left + 14 * SCALE, mid, colour)
+        _put_text(image, label, TEXT_SIZE, swatch_left + (28 + GAP) * SCALE, mid, "lm")
     draw.rectangle(box(plan.legend), outline="#b0b0b0", width=SCALE)
-    draw.text(((plan.title.left + plan.title.right) / 2 * SCALE, plan.title.top * SCALE), title, fill="black",
-              font=_font(TITLE_SIZE), anchor="mt")
-    draw.text(((plan.xlabel.left + plan.xlabel.right) / 2 * SCALE, plan.xlabel.top * SCALE), STEP_AXIS,
-              fill="black", font=text, anchor="mt")
-    turned = Image.new("L", (round((plan.ylabel.bottom - plan.ylabel.top) * SCALE),
-                             round((plan.ylabel.right - plan.ylabel.left) * SCALE)), 0)
-    ImageDraw.Draw(turned).text((turned.width / 2, 0), SIGMA_AXIS, fill=255, font=small, anchor="mt")
-    turned = turned.rotate(90, expand=True)
-    image.paste("black", (round(plan.ylabel.left * SCALE), round(plan.ylabel.top * SCALE)), turned)
+    _put_text(image, title, TITLE_SIZE, (plan.title.left + plan.title.right) / 2 * SCALE, plan.title.top * SCALE, "mt")
+    _put_text(image, STEP_AXIS, TEXT_SIZE, (plan.xlabel.left + plan.xlabel.right) / 2 * SCALE,
+              plan.xlabel.top * SCALE, "mt")
+    _put_text(image, SIGMA_AXIS, TEXT_SIZE - 2, plan.ylabel.left * SCALE, (plan.ylabel.top + plan.ylabel.bottom) / 2 * SCALE,
+              "lm", turned=True)
     buffer = io.BytesIO()
     image.resize((width, height), Image.LANCZOS).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -1,11 +1,13 @@
 """The schedules stage 0 of the search descends from: the paper's start (EDM rho = 7 for
 continuous models, time-uniform for discrete ones) and, with early stopping, the hand-made ones
 a descent from a poor start might never reach."""
+import math
+
 import numpy as np
 import torch
 
 from .baselines import exponential, karras, kl_optimal, time_uniform
-from .errors import AYSError
+from .errors import AYSError, SettingError
 from .interp import check_range
 from .lookup import resolve
 
@@ -13,9 +15,16 @@ START_BASELINES = ("exponential", "kl_optimal", "sd15")  # descended from after 
 
 
 def schedule_range(denoiser, settings):
-    """The (sigma_min, sigma_max) the schedule spans: the settings', else the model's."""
+    """The (sigma_min, sigma_max) the schedule spans: the settings', else the model's. An error
+    names as settings only the ends the user set."""
     lo = float(denoiser.sigma_min if settings.sigma_min is None else settings.sigma_min)
     hi = float(denoiser.sigma_max if settings.sigma_max is None else settings.sigma_max)
+    given = [field for field in ("sigma_min", "sigma_max") if getattr(settings, field) is not None]
+    if len(given) == 1 and math.isfinite(lo) and math.isfinite(hi) and not 0.0 < lo < hi:
+        field, other = given[0], ("sigma_max" if given[0] == "sigma_min" else "sigma_min")
+        model_end = getattr(denoiser, other)
+        raise SettingError(lambda n: f"{n} {getattr(settings, field)!r} leaves no range with the model's {other} "
+                                     f"{model_end:.4g} (need 0 < sigma_min < sigma_max)", field)
     check_range(lo, hi)
     return lo, hi
 

@@ -115,11 +115,16 @@ class Job:
         self._on_progress = None
         self._status = {"state": "idle", "message": "", "evaluations": 0, "expected_evaluations": None,
                         "phase": "", "result": None, "started_at": None}
+        self._error = None  # the AYSError a failed run ended with, worded per front end by status()
 
     # -- what the UI and the API read
-    def status(self):
+    def status(self, names=None):
+        """The job's state for the UI and the API; `names` ({field: name}) words a failed run's
+        setting errors as that front end calls its settings (the API's are the field names)."""
         with self._lock:
-            status = dict(self._status)
+            status, error = dict(self._status), self._error
+        if names and error is not None and status["state"] == "failed":
+            status["message"] = error.named(names)
         status["history"] = self.history()
         saved = self.saved_job()
         status["resumable"] = bool(saved) and status["state"] not in ("running", "stopping") and \
@@ -184,6 +189,7 @@ class Job:
         self._stop.clear()
         self._interrupted = interrupted or (lambda: False)
         self._on_progress = on_progress
+        self._error = None
         self._set(state="running", message="waiting for the GPU (other generations finish first)",
                   evaluations=0, result=None, started_at=time.time(), phase="queued")
         self._thread = threading.Thread(target=self._run, args=(denoiser, settings, run_exclusive, resume),
@@ -214,6 +220,7 @@ class Job:
             self._set(state="stopped", message="stopped; resume continues where it was", phase="")
         except AYSError as exc:
             self._save_job(settings, denoiser.model_info, "failed")
+            self._error = exc
             self._set(state="failed", message=str(exc), phase="")
         except Exception as exc:  # the WebUI must keep running: report, never raise from the thread
             traceback.print_exc()

@@ -198,7 +198,7 @@ def klub_figure(history):
 
 
 def refresh():
-    status = JOB.status()
+    status = JOB.status(names=QUOTED_LABELS)
     result = status.get("result") or {}
     return checkpoint_text(), status_text(status), klub_figure(status["history"]), result.get("plot")
 

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 from ays_core import Registry
@@ -234,6 +235,39 @@ def test_plot_names_the_model_and_its_labels_do_not_overlap(tmp_path, capsys):
     assert plan.y_ticks == (0.1, 1, 10)  # 0.03..14.6, padded: three decades inside, so no 2s and 5s
     with Image.open(tmp_path / "p.png") as image:
         assert image.format == "PNG" and image.size[0] > 600
+
+
+def test_plot_on_a_pillow_without_sized_fonts_is_readable_and_takes_any_label(tmp_path, monkeypatch):
+    """AUTOMATIC1111 pins Pillow 9.5: load_default() has no size there and gives a Latin-1 bitmap
+    font that ignores text anchors."""
+    from PIL import Image, ImageFont
+
+    from ays_core import plots
+
+    bitmap = ImageFont.load_default()
+    if not isinstance(bitmap, ImageFont.ImageFont):  # Pillow >= 10.1 without size: FreeType when it can
+        bitmap = ImageFont.load_default_imagefont()
+
+    def old_load_default(**options):
+        if options:
+            raise TypeError("load_default() got an unexpected keyword argument 'size'")
+        return bitmap
+
+    monkeypatch.setattr(ImageFont, "load_default", old_load_default)
+    plots._font.cache_clear()
+    try:
+        schedules = {"sd15": [14.6, 1.0, 0.03, 0.0], "\u6a21\u578b (a CJK name)": [14.6, 2.0, 0.03, 0.0]}
+        plan = plots.layout(schedules, "schedules for \u6a21\u578b")
+        assert plan.title.bottom - plan.title.top >= 7  # the bitmap font's height, not half of it
+        plots.plot_schedules(schedules, tmp_path / "old.png", "schedules for \u6a21\u578b")
+        with Image.open(tmp_path / "old.png") as image:
+            ink = np.asarray(image.convert("L"))
+        # the turned y label is whole: ink in the band left of the tick labels over most of the axes' height
+        band = ink[round(plan.ylabel.top):round(plan.ylabel.bottom), :round(plan.ylabel.right) + 1] < 128
+        rows = np.flatnonzero(band.any(axis=1))
+        assert rows.size and rows[-1] - rows[0] > 0.8 * (plan.ylabel.bottom - plan.ylabel.top)
+    finally:
+        plots._font.cache_clear()
 
 
 def test_plot_ticks_by_hand():

@@ -141,3 +141,43 @@ def test_the_cli_prints_the_flag(tmp_path, capsys, argv, words):
     err = capsys.readouterr().err
     assert err == f"ays: error: {err[len('ays: error: '):]}" and words in err and err.count("\n") == 1
     assert not (tmp_path / "s.json").exists()
+
+
+def test_a_range_end_the_user_set_is_named_alone():
+    """--sigma-min above the model's top: the message names --sigma-min and the model's sigma_max,
+    never a --sigma-max the user did not give."""
+    from types import SimpleNamespace
+
+    from ays_core.starts import schedule_range
+
+    model = SimpleNamespace(sigma_min=0.03, sigma_max=14.6)
+    with pytest.raises(SettingError) as caught:
+        schedule_range(model, SimpleNamespace(sigma_min=20.0, sigma_max=None))
+    assert caught.value.named(cli_flags()) == \
+        "--sigma-min 20.0 leaves no range with the model's sigma_max 14.6 (need 0 < sigma_min < sigma_max)"
+    with pytest.raises(SettingError) as caught:
+        schedule_range(model, SimpleNamespace(sigma_min=None, sigma_max=0.01))
+    assert caught.value.fields == ("sigma_max",) and "model's sigma_min 0.03" in str(caught.value)
+    with pytest.raises(SettingError) as caught:
+        schedule_range(model, SimpleNamespace(sigma_min=5.0, sigma_max=1.0))
+    assert caught.value.fields == ("sigma_min", "sigma_max")
+    assert schedule_range(model, SimpleNamespace(sigma_min=0.5, sigma_max=None)) == (0.5, 14.6)
+
+
+def test_a_setting_error_survives_a_copy_as_its_text():
+    import copy
+    import pickle
+
+    error = SettingError(lambda n: f"{n} must be positive", "samples")
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert isinstance(clone, AYSError) and str(clone) == "samples must be positive"
+
+
+def test_a_failed_job_words_its_setting_error_as_the_front_end_asks(tmp_path):
+    from ays_core.tune import Job
+
+    job = Job(tmp_path / "job", [tmp_path / "registry"])
+    job._error = SettingError(lambda n: f"set {n}", "resolution")
+    job._set(state="failed", message=str(job._error))
+    assert job.status()["message"] == "set resolution"  # the API's name
+    assert job.status(names={"resolution": '"Resolution"'})["message"] == 'set "Resolution"'

@@ -114,10 +114,10 @@ def usable_device(name):
 
 
 def run(args):
+    settings = settings_from(args)
+    settings.check()  # before torch loads: a mistyped flag is told at once
     from .. import distributed
 
-    settings = settings_from(args)
-    settings.check()
     with distributed.process_group() as device:  # left before exit, on every rank (see process_group)
         return _run(args, settings, usable_device(args.device) if args.device else device)
 
