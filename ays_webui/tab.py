@@ -18,7 +18,7 @@ the API, are read only inside the folders the owner allowed in Settings > AYS (n
 """
 import os
 
-from ays_core.errors import AYSError
+from ays_core.errors import AYSError, SettingError
 from ays_core.settings import WEBUI_DEFAULTS, RunSettings
 from ays_core.tune import DATA_CHOICES, check_readable, job_for, readable_folders, request_settings
 from ays_core.webapi import Routes, as_http_error
@@ -203,13 +203,22 @@ def refresh():
     return checkpoint_text(), status_text(status), klub_figure(status["history"]), result.get("plot")
 
 
+def _number(value, field, kind):
+    """A number field of the form; a cleared one (None) is told, not a traceback."""
+    if value is None:
+        raise SettingError(lambda n: f"{n} is empty; give a number", field)
+    return kind(value)
+
+
 def on_start(data, prompts, prompts_file, image_folder, steps, cfg_scale, samples, data_samples, mode, solver,
              resolution, publish):
-    settings = {"data": data, "prompts": prompts or "", "prompts_file": prompts_file or "",
-                "image_folder": image_folder or "", "steps": int(steps), "cfg_scale": float(cfg_scale),
-                "samples": int(samples), "data_samples": int(data_samples), "mode": mode, "solver": solver,
+    def form():
+        return {"data": data, "prompts": prompts or "", "prompts_file": prompts_file or "",
+                "image_folder": image_folder or "", "steps": _number(steps, "steps", int),
+                "cfg_scale": _number(cfg_scale, "cfg_scale", float), "samples": _number(samples, "samples", int),
+                "data_samples": _number(data_samples, "data_samples", int), "mode": mode, "solver": solver,
                 "resolution": int(resolution or 0), "publish": bool(publish)}
-    return _ui_action(lambda: start(settings))
+    return _ui_action(lambda: start(form()))
 
 
 def on_resume():

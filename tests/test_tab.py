@@ -153,6 +153,8 @@ def test_the_tab_calls_settings_by_their_labels_and_the_api_by_their_keys(tab):
     assert 'Error: "Resolution (0: the model\'s native)" must be 0 (native) or a multiple of 8 >= 64, got 100' in status
     response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", "resolution": 100})
     assert response.json()["detail"] == "resolution must be 0 (native) or a multiple of 8 >= 64, got 100"
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, None, 4, "fast", "euler", 64, True)
+    assert 'Error: "Sample budget (x0 samples of the KLUB)" is empty; give a number' in status  # a cleared field
     assert tab.ays.tab.JOB.status()["state"] == "idle"
 
 
