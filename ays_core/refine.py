@@ -144,7 +144,7 @@ class DataCheck:
     draws, both fixed for the run so that schedules are compared on the same noise and data.
     x0_draw: f(n, generator) -> x0 or (x0, cond); the samples get the conditioning of the draws."""
 
-    def __init__(self, denoiser, solver, x0_draw, samples, seed, sigma_range, shape, device):
+    def __init__(self, denoiser, solver, x0_draw, samples, seed, sigma_range, shape, device, bar=None):
         import torch
 
         from .samplers import initial_noise
@@ -156,6 +156,7 @@ class DataCheck:
         self.noise = initial_noise(shape, len(data), sigma_range[1], seed * 1009 + 1008).to(device)
         self.denoiser, self.solver, self.seed, self.sigma_range = denoiser, solver, seed, sigma_range
         self.evaluations = 0
+        self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
 
     def distance(self, sigmas):
         from .metrics import sliced_wasserstein
@@ -163,6 +164,8 @@ class DataCheck:
 
         out, calls = run_sampler(self.denoiser, self.solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
         self.evaluations += calls * len(self.noise)
+        if self.bar is not None:
+            self.bar.update(calls * len(self.noise))
         out = out.double().flatten(1).cpu()
         if not bool(out.isfinite().all()):
             return math.inf
@@ -426,13 +429,13 @@ class SolverStage:
             return None
         return pairs(self.teacher_options[0])
 
-    def _data_check(self):
+    def _data_check(self, bar):
         """A DataCheck against the x0 draws when they are data (images, a model's own data set),
         None when they are the model's own draws (a data-free bank: the teacher already is that)."""
         if getattr(self.source, "noise_seeds", None) is not None:
             return None
         _, seed, sigma_range, _, shape, device = self.teacher_options
-        return DataCheck(self.denoiser, self.solver, self.source, DATA_CHECK_SAMPLES, seed, sigma_range, shape, device)
+        return DataCheck(self.denoiser, self.solver, self.source, DATA_CHECK_SAMPLES, seed, sigma_range, shape, device, bar)
 
     def __call__(self, history):
         from . import distributed
@@ -451,7 +454,9 @@ class SolverStage:
         bar = tqdm(total=most, desc="solver stage (at most)", unit="eval", disable=not self.progress)
         figure = Figure(self.denoiser, judge, teacher, bar)
         how = "" if judge == self.solver else f" (judged on {judge}'s error, the ODE counterpart of {self.solver})"
-        check = self._data_check()
+        check = self._data_check(bar)
+        if check is not None:
+            bar.total += data_check_evaluations(self.solver, self.step_counts)
         tuned = {}
         for steps, candidates in raced.items():
             result = tune_steps(figure, steps, candidates, lo, check)

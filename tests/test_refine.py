@@ -195,7 +195,9 @@ def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
 
     c, d = 0.5, 4
     toy = GaussianToy(c=c, d=d)
-    check = refine.DataCheck(toy, "euler", toy.sample_data, 2048, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+    counted = []
+    bar = type("Bar", (), {"update": lambda self, n: counted.append(n)})()
+    check = refine.DataCheck(toy, "euler", toy.sample_data, 2048, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu", bar)
     # one Euler step from pure noise x = sigma_max * eps lands on D(x, sigma_max) = c^2/(c^2+s^2) x:
     # isotropic N(0, a^2) with a = c^2 s / (c^2 + s^2); the sliced W2 of two isotropic Gaussians is |a - c|
     spread = c ** 2 * SIGMA_MAX / (c ** 2 + SIGMA_MAX ** 2)
@@ -203,7 +205,7 @@ def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
     # the exact flow (many steps) keeps N(0, c^2): only the sampling error of 2 x 2048 draws remains
     many = np.append(np.exp(np.linspace(np.log(SIGMA_MAX), np.log(SIGMA_MIN), 200)), 0.0)
     assert check.distance(many) < 0.1 * (c - spread)
-    assert check.evaluations == 2048 * (1 + 200)
+    assert check.evaluations == 2048 * (1 + 200) == sum(counted)  # the progress bar sees them too
 
 
 def test_the_data_check_is_planned_only_when_x0_are_data():

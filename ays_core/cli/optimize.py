@@ -148,7 +148,8 @@ def _run(args, settings, device):
         return 0
     result = outcome.result
     if result.tuned:
-        stopped = f"selected and refined for {settings.solver} on samples"
+        refined = any(t.get("refined", t["moves"] > 0) for t in result.tuned.values())
+        stopped = f"selected{' and refined' if refined else ''} for {settings.solver} on samples"
         for tuned in result.tuned.values():
             print(f"  {tuned['summary']}")
     elif settings.early_stop:
