@@ -134,7 +134,8 @@ def verdict_words(result):
         else:
             text = (f"loses: {verdict.against} is better by {verdict.difference:.3g} ± {verdict.interval:.2g} "
                     f"{main.label}")
-        sentences.append(f"{sampler} at {nfe} NFE: {candidate} {text}.")
+        sentence = f"{sampler} at {nfe} NFE: {candidate} {text}"
+        sentences.append(sentence if sentence.endswith(".") else sentence + ".")  # labels like "Frechet dist." end in one
     return sentences
 
 

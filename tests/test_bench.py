@@ -1,4 +1,5 @@
 """ays bench: summaries, same noise, reports, CLI errors (metrics: test_metrics.py; NFE: test_samplers.py)."""
+import dataclasses
 import json
 import math
 
@@ -144,6 +145,8 @@ def test_verdict_table_and_words_say_who_won():
     assert "euler (FD): AYS: 0 wins, 0 ties, 1 losses of 1 cells" in table
     (words,) = bench_report.verdict_words(result)
     assert words.startswith("euler at 6 NFE: AYS loses: karras is better by 1 ± ") and words.endswith(" FD.")
+    result = dataclasses.replace(result, metrics=(dataclasses.replace(result.metrics[0], label="Frechet dist."),))
+    assert bench_report.verdict_words(result)[0].endswith(" Frechet dist.")  # one full stop, not two
 
 
 def test_bench_computes_gits_and_the_oracle_and_keeps_the_oracle_out_of_the_verdict(tmp_path):
