@@ -27,6 +27,7 @@ MARKERS = ("circle", "square", "diamond")  # a second and third round of the col
 SCALE = 2  # painted at twice the size, then scaled down: smooth lines without an anti-aliasing library
 PLOT_WIDTH, PLOT_HEIGHT = 560, 340
 PAD, GAP, TEXT_SIZE, TITLE_SIZE = 12, 8, 12, 14
+SWATCH = 28  # length of a legend entry's line sample
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,7 @@ def layout(schedules, title):
     y_label_length, y_label_height = _text_size(SIGMA_AXIS, TEXT_SIZE - 2)  # drawn turned by 90 degrees
     tick_width = max(_text_size(f"{t:g}", TEXT_SIZE)[0] for t in y_ticks)
     title_width, title_height = _text_size(title, TITLE_SIZE)
-    swatch = 28
-    legend_width = swatch + GAP + max(_text_size(label, TEXT_SIZE)[0] for label in schedules) + 2 * GAP
+    legend_width = SWATCH + GAP + max(_text_size(label, TEXT_SIZE)[0] for label in schedules) + 2 * GAP
     row_height = text_height + GAP
     legend_height = len(schedules) * row_height + GAP
 
@@ -208,9 +208,9 @@ def render(schedules, title):
         for x, y in points:
             _marker(draw, shape, x, y, colour)
         mid = (plan.legend.top + GAP + i * plan.row_height + (plan.row_height - GAP) / 2) * SCALE
-        draw.line((swatch_left, mid, swatch_left + 28 * SCALE, mid), fill=colour, width=2 * SCALE)
-        _marker(draw, shape, swatch_left + 14 * SCALE, mid, colour)
-        _put_text(image, label, TEXT_SIZE, swatch_left + (28 + GAP) * SCALE, mid, "lm")
+        draw.line((swatch_left, mid, swatch_left + SWATCH * SCALE, mid), fill=colour, width=2 * SCALE)
+        _marker(draw, shape, swatch_left + SWATCH / 2 * SCALE, mid, colour)
+        _put_text(image, label, TEXT_SIZE, swatch_left + (SWATCH + GAP) * SCALE, mid, "lm")
     draw.rectangle(box(plan.legend), outline="#b0b0b0", width=SCALE)
     _put_text(image, title, TITLE_SIZE, (plan.title.left + plan.title.right) / 2 * SCALE, plan.title.top * SCALE, "mt")
     _put_text(image, STEP_AXIS, TEXT_SIZE, (plan.xlabel.left + plan.xlabel.right) / 2 * SCALE,
