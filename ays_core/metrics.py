@@ -25,7 +25,10 @@ def _sqrt_psd(matrix):
 def frechet_distance_from_moments(mu1, cov1, mu2, cov2):
     """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2): the squared W2 distance
     between two Gaussians, computed with symmetric eigendecompositions (no complex sqrtm)."""
-    root1 = _sqrt_psd(np.atleast_2d(cov1))
+    return _frechet(mu1, cov1, _sqrt_psd(np.atleast_2d(cov1)), mu2, cov2)
+
+
+def _frechet(mu1, cov1, root1, mu2, cov2):
     cross = np.linalg.eigvalsh(root1 @ np.atleast_2d(cov2) @ root1).clip(min=0)
     value = np.sum((np.asarray(mu1) - np.asarray(mu2)) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.sqrt(cross).sum()
     return float(max(value, 0.0))
@@ -34,6 +37,20 @@ def frechet_distance_from_moments(mu1, cov1, mu2, cov2):
 def frechet_distance(features1, features2):
     a, b = _as_matrix(features1), _as_matrix(features2)
     return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+class FrechetReference:
+    """The Frechet distance of sample sets to one fixed set, whose moments and covariance root are
+    computed once (a bench scores hundreds of sets against the same held-out data)."""
+
+    def __init__(self, features):
+        a = _as_matrix(features)
+        self.mean, self.cov = a.mean(0), np.cov(a, rowvar=False)
+        self.root = _sqrt_psd(np.atleast_2d(self.cov))
+
+    def distance(self, features):
+        b = _as_matrix(features)
+        return _frechet(self.mean, self.cov, self.root, b.mean(0), np.cov(b, rowvar=False))
 
 
 def kernel_inception_distance(features1, features2):
@@ -50,12 +67,27 @@ def kernel_inception_distance(features1, features2):
 def sliced_wasserstein(samples1, samples2, projections=256, seed=0):
     """Sliced Wasserstein-2: W2 of the 1-D projections on random directions, root mean square over
     directions. Unequal set sizes are compared through matching quantiles."""
-    a, b = _as_matrix(samples1), _as_matrix(samples2)
-    directions = np.random.default_rng(seed).standard_normal((a.shape[1], projections))
-    directions /= np.linalg.norm(directions, axis=0, keepdims=True)
-    levels = (np.arange(max(len(a), len(b))) + 0.5) / max(len(a), len(b))
-    qa, qb = _quantiles(a @ directions, levels), _quantiles(b @ directions, levels)
-    return float(np.sqrt(np.mean((qa - qb) ** 2)))
+    return SlicedReference(samples2, projections, seed).distance(samples1)
+
+
+class SlicedReference:
+    """Sliced W2 of sample sets to one fixed set, whose projected quantiles are computed once per
+    set size (sorting the reference's projections dominates the cost)."""
+
+    def __init__(self, data, projections=256, seed=0):
+        self.data = _as_matrix(data)
+        directions = np.random.default_rng(seed).standard_normal((self.data.shape[1], projections))
+        self.directions = directions / np.linalg.norm(directions, axis=0, keepdims=True)
+        self._quantiles = {}  # number of levels -> the reference's quantiles at them
+
+    def distance(self, samples):
+        a = _as_matrix(samples)
+        count = max(len(a), len(self.data))
+        levels = (np.arange(count) + 0.5) / count
+        if count not in self._quantiles:
+            self._quantiles[count] = _quantiles(self.data @ self.directions, levels)
+        qa = _quantiles(a @ self.directions, levels)
+        return float(np.sqrt(np.mean((qa - self._quantiles[count]) ** 2)))
 
 
 def _quantiles(values, levels):

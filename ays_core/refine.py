@@ -147,11 +147,12 @@ class DataCheck:
     def __init__(self, denoiser, solver, x0_draw, samples, seed, sigma_range, shape, device, bar=None):
         import torch
 
+        from .metrics import SlicedReference
         from .samplers import initial_noise
 
         draw = x0_draw(samples, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
-        self.data = data.double().flatten(1).cpu()
+        self.to_data = SlicedReference(data.double().flatten(1).cpu())
         self.cond = None if not cond else {k: v.to(device) for k, v in cond.items()}
         self.noise = initial_noise(shape, len(data), sigma_range[1], seed * 1009 + 1008).to(device)
         self.denoiser, self.solver, self.seed, self.sigma_range = denoiser, solver, seed, sigma_range
@@ -159,7 +160,6 @@ class DataCheck:
         self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
 
     def distance(self, sigmas):
-        from .metrics import sliced_wasserstein
         from .samplers import run_sampler
 
         out, calls = run_sampler(self.denoiser, self.solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
@@ -169,7 +169,7 @@ class DataCheck:
         out = out.double().flatten(1).cpu()
         if not bool(out.isfinite().all()):
             return math.inf
-        return sliced_wasserstein(out, self.data)
+        return self.to_data.distance(out)
 
 
 def clearly_worse(errors, leader):

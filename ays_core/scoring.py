@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from .errors import AYSError
-from .metrics import (frechet_distance, frechet_distance_from_moments, kernel_inception_distance, reference_distance,
-                      sliced_wasserstein)
+from .metrics import FrechetReference, SlicedReference, kernel_inception_distance, reference_distance
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,11 @@ class DensityScorer(Scorer):
         # Fresh draws from a generator of their own: never the data a schedule was optimized on.
         generator = torch.Generator().manual_seed(10_000_019 + seed)
         self.real = denoiser.sample_data(max(count, 2000), generator=generator)
+        self.real_swd = SlicedReference(self.real)
 
     def score(self, samples, reference):
         nll = -self.denoiser.log_prob(samples).double().mean().item()
-        return {"nll": nll, "swd": sliced_wasserstein(samples, self.real), **super().score(samples, reference)}
+        return {"nll": nll, "swd": self.real_swd.distance(samples), **super().score(samples, reference)}
 
 
 def _flat(samples):
@@ -72,13 +72,11 @@ class PixelScorer(Scorer):
     def __init__(self, real):
         self.real = real
         flat = _flat(real)
-        self.real_flat, self.real_mean, self.real_cov = flat, flat.mean(0), np.cov(flat, rowvar=False)
+        self.real_pixel_fd, self.real_pixel_swd = FrechetReference(flat), SlicedReference(flat)
 
     def pixel_scores(self, samples):
         flat = _flat(samples)
-        return {"pixel_fd": frechet_distance_from_moments(self.real_mean, self.real_cov, flat.mean(0),
-                                                          np.cov(flat, rowvar=False)),
-                "pixel_swd": sliced_wasserstein(flat, self.real_flat)}
+        return {"pixel_fd": self.real_pixel_fd.distance(flat), "pixel_swd": self.real_pixel_swd.distance(flat)}
 
     def score(self, samples, reference):
         return {**self.pixel_scores(samples), **super().score(samples, reference)}
@@ -96,6 +94,7 @@ class FeatureScorer(PixelScorer):
         super().__init__(real)
         self.feature_network = feature_network
         self.real_features = self.features(real)
+        self.real_fd = FrechetReference(self.real_features)
 
     def features(self, samples):
         with torch.no_grad():
@@ -104,7 +103,7 @@ class FeatureScorer(PixelScorer):
     def score(self, samples, reference):
         features = self.features(samples)
         return {
-            "fd": frechet_distance(features, self.real_features),
+            "fd": self.real_fd.distance(features),
             "kid": kernel_inception_distance(features, self.real_features),
             **super().score(samples, reference),
         }

@@ -42,17 +42,27 @@ class SuiteSettings:
     samplers: tuple = SOLVERS
     nfe: tuple = (4, 6, 8, 10)
     samples: int = 1000          # per seed and cell (the toy and digits)
-    image_samples: int = 500     # per seed and cell for the photo-patch UNet (the costly model)
+    oracle_samples: int = 512    # per oracle evaluation (the toy and digits)
+    # The photo-patch UNet costs ~15x the digits MLP per sample, twice that with a Brownian path
+    # (stochastic solvers): fewer samples keep the whole suite within 45 minutes on 2 cores
+    # (docs/BENCHMARKS.md has the timings).
+    image_samples: int = 256
+    image_oracle_samples: int = 256
     seeds: int = 5
     seed: int = 1000
     oracle_evaluations: int = 40
-    oracle_samples: int = 512
     optimize_args: tuple = ()    # extra `ays optimize` options; () = the defaults a user gets
+
+    def sizes(self, model_name):
+        """(samples per seed and cell, samples per oracle evaluation) for a model of the suite."""
+        if model_name == "patches":
+            return self.image_samples, self.image_oracle_samples
+        return self.samples, self.oracle_samples
 
 
 FULL = SuiteSettings()
-QUICK = SuiteSettings(samplers=("euler", "dpmpp_2m_sde"), nfe=(6, 10), samples=500, image_samples=250, seeds=3,
-                      oracle_evaluations=10, oracle_samples=256,
+QUICK = SuiteSettings(samplers=("euler", "dpmpp_2m_sde"), nfe=(6, 10), samples=500, oracle_samples=256,
+                      image_samples=250, image_oracle_samples=256, seeds=3, oracle_evaluations=10,
                       optimize_args=("--samples", "1024", "--validation-samples", "256", "--refine", "1"))
 
 
@@ -71,11 +81,11 @@ def bench_one(model_name, sampler, settings, out):
     ays_file = os.path.join(folder, "AYS.json")
     run("optimize", "--model", model, "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
         *settings.optimize_args)
-    samples = settings.image_samples if model_name == "patches" else settings.samples
+    samples, oracle_samples = settings.sizes(model_name)
     run("bench", "--model", model, "--schedules", ",".join((ays_file, *BASELINES, "gits", "oracle")),
         "--samplers", sampler, "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples),
         "--seeds", str(settings.seeds), "--seed", str(settings.seed),
-        "--oracle-evaluations", str(settings.oracle_evaluations), "--oracle-samples", str(settings.oracle_samples),
+        "--oracle-evaluations", str(settings.oracle_evaluations), "--oracle-samples", str(oracle_samples),
         "--out", os.path.join(folder, "bench"), "--no-progress")
     return os.path.join(folder, "bench", "results.json")
 

@@ -73,3 +73,15 @@ def test_knn_divergence_known_answers():
     assert metrics.knn_divergence(a * 0, b) > 10                               # collapsed onto one point
     a[0, 0] = float("nan")
     assert metrics.knn_divergence(a, b) >= 1e300                               # a diverged solver
+
+
+def test_references_give_the_one_shot_figures_for_every_set_size():
+    # A bench scores hundreds of sets against one held-out set; the cached moments, root and
+    # quantiles must give exactly what the one-shot functions give, for any sample count.
+    rng = np.random.default_rng(6)
+    real = rng.standard_normal((700, 5)) @ rng.standard_normal((5, 5))
+    fd, swd = metrics.FrechetReference(real), metrics.SlicedReference(real)
+    for count in (300, 700, 1200, 300):
+        samples = rng.standard_normal((count, 5)) + 0.3
+        assert fd.distance(samples) == pytest.approx(metrics.frechet_distance(real, samples), rel=1e-9)
+        assert swd.distance(samples) == metrics.sliced_wasserstein(samples, real)
