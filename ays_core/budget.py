@@ -108,6 +108,7 @@ def _count_solver_stage(count, settings, data_free):
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=data_free)
     if teacher:
         count.fixed["teacher"] = teacher
+    count.fixed["GITS-style candidate"] = refine.gits_evaluations(settings.teacher_samples)
     descents = 1 + len(START_BASELINES) if settings.start == "all" else 1
     fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
                                               refine.candidate_count(descents), settings.teacher_samples)

@@ -37,21 +37,23 @@ def teacher_grid(sigma_min, sigma_max, grid_steps, rho=7.0):
     return np.append(sigmas, 0.0)
 
 
-def teacher_states(denoiser, grid, x_start):
+def teacher_states(denoiser, grid, x_start, cond=None):
     """(states, directions) along the grid for a batch of starting points: [len(grid), batch, ...]
-    each (the direction at sigma = 0 is never used and left 0)."""
-    sigmas = torch.as_tensor(grid, dtype=x_start.dtype)
+    each (the direction at sigma = 0 is never used and left 0). `cond`: per-row conditioning
+    handed to the denoiser (latent models)."""
+    sigmas = torch.as_tensor(grid, dtype=x_start.dtype, device=x_start.device)
     ones = x_start.new_ones(len(x_start))
+    cond = cond or {}
     states, directions = [x_start], []
     x = x_start
     with torch.no_grad():
         for i in range(len(grid) - 1):
             s, s_next = sigmas[i], sigmas[i + 1]
-            d = (x - denoiser(x, s * ones)) / s
+            d = (x - denoiser(x, s * ones, **cond)) / s
             directions.append(d)
             x_euler = x + (s_next - s) * d
             if s_next > 0:  # Heun's correction, except on the last step to 0
-                d_next = (x_euler - denoiser(x_euler, s_next * ones)) / s_next
+                d_next = (x_euler - denoiser(x_euler, s_next * ones, **cond)) / s_next
                 x = x + (s_next - s) * (d + d_next) / 2
             else:
                 x = x_euler
@@ -72,7 +74,7 @@ def cost_matrix(grid, states, directions):
         steps = (sigmas[i + 1:] - sigmas[i])[:, None, None]
         jumps = flat_states[i][None] + steps * flat_directions[i][None]
         errors = (jumps - flat_states[i + 1:]).square().mean(-1).sqrt().mean(-1)
-        cost[i, i + 1:] = errors.numpy()
+        cost[i, i + 1:] = errors.cpu().numpy()
     return cost
 
 
@@ -101,18 +103,35 @@ def best_path(cost, steps, coeff=1.0):
     return path
 
 
-class Gits:
-    """The teacher run and cost matrix of one model; `sigmas(steps)` gives the DP schedule."""
+def teacher_evaluations(trajectories, grid_steps):
+    """Denoiser evaluations of the teacher run: Heun on every grid step but the last (Euler to 0)."""
+    return trajectories * (2 * grid_steps + 1)
 
-    def __init__(self, denoiser, shape, settings=GitsSettings()):
+
+class Gits:
+    """The teacher run and cost matrix of one model; `sigmas(steps)` gives the DP schedule.
+
+    starts: the teacher's noise as (x_start at sigma_max, conditioning or None) batches, e.g. the
+    solver stage's own teacher noise; by default `settings.trajectories` draws of its own seed.
+    sigma_range: (sigma_min, sigma_max) of the grid; by default the model's.
+    bar: a tqdm bar counting denoiser evaluations, or None."""
+
+    def __init__(self, denoiser, shape, settings=GitsSettings(), starts=None, sigma_range=None, bar=None):
         self.settings = settings
-        sigma_min, sigma_max = float(denoiser.sigma_min), float(denoiser.sigma_max)
+        sigma_min, sigma_max = sigma_range or (float(denoiser.sigma_min), float(denoiser.sigma_max))
         self.grid = teacher_grid(sigma_min, sigma_max, settings.grid_steps)
-        x_start = initial_noise(shape, settings.trajectories, sigma_max, settings.seed)
-        parts = [teacher_states(denoiser, self.grid, chunk) for chunk in x_start.split(settings.batch)]
-        states = torch.cat([p[0] for p in parts], dim=1)
-        directions = torch.cat([p[1] for p in parts], dim=1)
-        self.cost = cost_matrix(self.grid, states, directions)
+        if starts is None:
+            x_start = initial_noise(shape, settings.trajectories, sigma_max, settings.seed)
+            starts = [(chunk, None) for chunk in x_start.split(settings.batch)]
+        # the cost is a mean over trajectories: batches are weighed by their size
+        rows, total = 0, 0.0
+        for x_start, cond in starts:
+            total = total + len(x_start) * cost_matrix(self.grid, *teacher_states(denoiser, self.grid, x_start, cond))
+            rows += len(x_start)
+            if bar is not None:
+                bar.update(teacher_evaluations(len(x_start), settings.grid_steps))
+        self.cost = total / rows
+        self.evaluations = teacher_evaluations(rows, settings.grid_steps)
 
     def sigmas(self, steps):
         """Sampling sigmas for `steps` steps: steps + 1 grid values from sigma_max down to 0."""

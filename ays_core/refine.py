@@ -14,6 +14,9 @@ sample-quality metrics (docs/BENCHMARKS.md). A stochastic S is judged by its ODE
 distribution metrics. The teacher samples come in chunks of CHUNK rows, so that any prefix of
 chunks is a complete, reproducible estimate.
 
+Candidates per step count: the hand-made schedules (HAND_MADE), a GITS-style DP schedule computed
+from the teacher's own noise (GITS_LABEL, ays_core/gits.py), and KLUB iterates.
+
 1. `race`: every candidate is run on the first chunk; after each chunk a candidate whose paired
    difference to the leader exceeds RACE_Z standard errors is dropped (the ranking is settled),
    the others get the next chunk. The survivor with the lowest figure wins.
@@ -46,6 +49,7 @@ STEP_COUNTS = (4, 6, 8)  # tuned beside the run's own --steps, stored side by si
 TEACHER_SAMPLES = 32     # default teacher samples (4 chunks); the plan's cost scales with it
 DATA_CHECK_SAMPLES = 512  # fresh samples per schedule the data check compares with x0 draws (256 misjudged
                           # toy euler_ancestral at 4 steps in 2 of 8 seeds, 512 and 1024 in none)
+GITS_LABEL = "GITS-style DP"  # the candidate ays_core/gits.py makes from the teacher's noise
 # Hand-made schedules raced in both step conventions: (label, bench spec) pairs; "sd15@2" is the
 # stock AYS list shipped with the paper's values (what a WebUI user has today).
 ODE_COUNTERPART = {"euler_ancestral": "euler", "dpmpp_2m_sde": "dpmpp_2m", "dpmpp_3m_sde": "dpmpp_2m"}
@@ -83,7 +87,7 @@ def make_teacher(denoiser, samples, seed, sigma_range, teacher_steps, shape, dev
 
     reuse: (noise, x0, cond) of x0 draws that are themselves many-step DPM++ 2M solutions from
     that noise (a latent model's data-free draws); taken instead of running the teacher."""
-    from .baselines import karras
+    from .bench import schedule_sigmas
     from .samplers import initial_noise, run_sampler, sampler_nfe
 
     lo, hi = sigma_range
@@ -97,7 +101,7 @@ def make_teacher(denoiser, samples, seed, sigma_range, teacher_steps, shape, dev
             chunks.append((noise[rows].to(device), x0[rows].to(device), seed + c,
                            {k: v[rows].to(device) for k, v in cond.items()}))
         return Teacher(chunks, (lo, hi))
-    sigmas = karras(teacher_steps, lo, hi)
+    sigmas = schedule_sigmas("karras", teacher_steps, lo, hi)  # as the bench's many-step reference
     for c in range(count):
         x_start = initial_noise(shape, CHUNK, hi, seed * 1009 + c).to(device)
         target, _ = run_sampler(denoiser, name, sigmas, x_start, seed + c, (lo, hi))
@@ -286,7 +290,8 @@ class StepResult:
         return self.moves > 0 and (self.data_check is None or self.data_check[1] < self.data_check[0])
 
     def describe(self):
-        kind = "a hand-made schedule" if self.hand_made else "a KLUB iterate"
+        kind = ("a hand-made schedule" if self.hand_made else
+                "the GITS-style DP schedule" if self.start == GITS_LABEL else "a KLUB iterate")
         if self.moves == 0:
             return (f"{self.steps} steps: {self.start} won the selection and refinement kept it unchanged "
                     f"(this is {kind}; figure {self.figure:.4g})")
@@ -327,9 +332,9 @@ def hand_made_labels():
 
 
 def candidate_count(starts):
-    """Most candidates raced per step count: the hand-made ones and up to three iterates
-    (1, 3, last) of each KLUB descent (`starts` descents)."""
-    return len(HAND_MADE) + 3 * starts
+    """Most candidates raced per step count: the hand-made ones, the GITS-style one and up to three
+    iterates (1, 3, last) of each KLUB descent (`starts` descents)."""
+    return len(HAND_MADE) + 1 + 3 * starts
 
 
 def planned_evaluations(solver, step_counts, candidates, teacher_samples):
@@ -370,6 +375,13 @@ def teacher_evaluations(teacher_samples, teacher_steps, reused):
         return 0
     chunks = max(1, math.ceil(teacher_samples / CHUNK))
     return chunks * CHUNK * sampler_nfe(TEACHER_SOLVER, teacher_steps)
+
+
+def gits_evaluations(teacher_samples):
+    """Denoiser evaluations of the GITS-style candidate's fine-grid run from the teacher's noise."""
+    from .gits import GitsSettings, teacher_evaluations as grid_evaluations
+
+    return grid_evaluations(max(1, math.ceil(teacher_samples / CHUNK)) * CHUNK, GitsSettings().grid_steps)
 
 
 # ---------------------------------------------------------------- the stage, as the search runs it
@@ -444,14 +456,21 @@ class SolverStage:
             return distributed.broadcast_object(None)
         from tqdm import tqdm
 
+        from .gits import Gits
+
         teacher = make_teacher(self.denoiser, *self.teacher_options, reuse=self._reuse())
         judge = judged_solver(self.solver)
         lo, hi = teacher.sigma_range
-        raced = {steps: {**hand_made(steps, lo, hi), **klub_candidates(history, steps)} for steps in self.step_counts}
+        bar = tqdm(total=gits_evaluations(len(teacher.chunks) * CHUNK), desc="solver stage (at most)", unit="eval",
+                   disable=not self.progress)
+        # GITS-style DP from the teacher's own noise: the peer that beat the race's pool on the toys
+        gits = Gits(self.denoiser, self.teacher_options[4], starts=[(x, cond) for x, _, _, cond in teacher.chunks],
+                    sigma_range=(lo, hi), bar=bar)
+        raced = {steps: {**hand_made(steps, lo, hi), GITS_LABEL: gits.sigmas(steps), **klub_candidates(history, steps)}
+                 for steps in self.step_counts}
         # the total is the most the race and refinement can cost; they usually settle sooner
-        most = sum(planned_evaluations(judge, [steps], len(candidates), self.teacher_options[0])[1]
-                   for steps, candidates in raced.items())
-        bar = tqdm(total=most, desc="solver stage (at most)", unit="eval", disable=not self.progress)
+        bar.total += sum(planned_evaluations(judge, [steps], len(candidates), self.teacher_options[0])[1]
+                         for steps, candidates in raced.items())
         figure = Figure(self.denoiser, judge, teacher, bar)
         how = "" if judge == self.solver else f" (judged on {judge}'s error, the ODE counterpart of {self.solver})"
         check = self._data_check(bar)
@@ -466,5 +485,5 @@ class SolverStage:
                                  "refined": result.refined, "evaluations": result.evaluations,
                                  "summary": result.describe() + how}
         bar.close()
-        self.evaluations += teacher.evaluations + figure.evaluations + (check.evaluations if check else 0)
+        self.evaluations += teacher.evaluations + gits.evaluations + figure.evaluations + (check.evaluations if check else 0)
         return distributed.broadcast_object(tuned)

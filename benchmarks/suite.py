@@ -16,6 +16,7 @@ Then it writes the verdict tables, main-metric tables and headroom figures betwe
 in --docs. Same seeds, same numbers: everything is seeded, and the models are files in the repo.
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from dataclasses import dataclass, replace
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from ays_core.cli import main as ays  # noqa: E402
+from ays_core.fileio import atomic_write  # noqa: E402
 
 MODELS = {
     "toy": "toy:gmm8x8",
@@ -74,20 +76,39 @@ def run(*argv):
 
 
 def bench_one(model_name, sampler, settings, out):
-    """Optimize for (model, sampler), then bench; returns the results.json path."""
+    """Optimize for (model, sampler), then bench; returns the results.json path. The wall time of
+    each part goes to timing.json beside it."""
     folder = os.path.join(out, model_name, sampler)
     os.makedirs(folder, exist_ok=True)
     model = MODELS[model_name]
     ays_file = os.path.join(folder, "AYS.json")
+    started = time.time()
     run("optimize", "--model", model, "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
         *settings.optimize_args)
+    optimized = time.time()
     samples, oracle_samples = settings.sizes(model_name)
     run("bench", "--model", model, "--schedules", ",".join((ays_file, *BASELINES, "gits", "oracle")),
         "--samplers", sampler, "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples),
         "--seeds", str(settings.seeds), "--seed", str(settings.seed),
         "--oracle-evaluations", str(settings.oracle_evaluations), "--oracle-samples", str(oracle_samples),
         "--out", os.path.join(folder, "bench"), "--no-progress")
+    timing = {"optimize_s": round(optimized - started, 1), "bench_s": round(time.time() - optimized, 1)}
+    atomic_write(os.path.join(folder, "timing.json"), json.dumps(timing).encode("utf-8"))
     return os.path.join(folder, "bench", "results.json")
+
+
+def timing_line(results_path):
+    """'optimize 41 s, bench 11.6 min' from the cell's timing.json, or '' when it has none."""
+    path = os.path.join(os.path.dirname(os.path.dirname(results_path)), "timing.json")
+    if not os.path.isfile(path):
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        timing = json.load(handle)
+    return " ".join(f"{part} {duration(timing[part + '_s'])}," for part in ("optimize", "bench")).rstrip(",")
+
+
+def duration(seconds):
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def main_metric_table(result):
@@ -112,18 +133,21 @@ def main_metric_table(result):
     return "\n".join(lines)
 
 
-def model_section(model_name, results):
-    from ays_core.bench_report import headroom_lines, summary_lines, verdict_table
+def model_section(model_name, paths):
+    from ays_core.bench_report import headroom_lines, read_result, summary_lines, verdict_table
 
+    results = [read_result(path) for path in paths]
     first = results[0]
     main = first.metrics[0]
     lines = [f"### {model_name}: `{MODELS[model_name]}`", "",
              f"Main metric: {main.label} (lower is better); also "
              + ", ".join(m.label for m in first.metrics[1:]) + f". {len(first.config['seeds'])} seeds x "
              f"{first.config['samples']} samples per cell.", ""]
-    for result in results:
+    for path, result in zip(paths, results):
         sampler = result.config["samplers"][0]
-        lines += [f"#### {model_name}, {sampler}", "", verdict_table(result).replace(
+        timing = timing_line(path)
+        lines += [f"#### {model_name}, {sampler}", ""] + ([f"Wall time on this run: {timing}.", ""] if timing else [])
+        lines += [verdict_table(result).replace(
             f"Verdict for {result.config['candidate']}", "Verdict for AYS"), main_metric_table(result), ""]
         lines += [f"{line}." for line in headroom_lines(result)] + [""]
     lines.append(f"Summary for {model_name} ({main.label}):")
@@ -133,8 +157,6 @@ def model_section(model_name, results):
 
 
 def write_docs(path, text):
-    from ays_core.fileio import atomic_write
-
     with open(path, encoding="utf-8") as handle:
         current = handle.read()
     block = f"{BEGIN}\n{text}\n{END}"
@@ -158,8 +180,6 @@ def main():
     parser.add_argument("--render-only", action="store_true",
                         help="sample nothing: rebuild the tables from the results.json files already in --out")
     args = parser.parse_args()
-    from ays_core.bench_report import read_result
-
     settings = QUICK if args.quick else FULL
     if args.samplers:
         settings = replace(settings, samplers=tuple(args.samplers.split(",")))
@@ -176,10 +196,8 @@ def main():
             paths = [path for path in paths if os.path.isfile(path)]
         else:
             paths = [bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
-        if not paths:
-            continue
-        results = [read_result(path) for path in paths]
-        sections.append(model_section(model_name, results))
+        if paths:
+            sections.append(model_section(model_name, paths))
     cpu, wall = time.process_time() - start[0], time.time() - start[1]
     header = (f"Command: `.venv/bin/python benchmarks/suite.py{' --quick' if args.quick else ''}"
               f"{'' if args.models == ','.join(MODELS) else ' --models ' + args.models}"

@@ -90,3 +90,43 @@ def test_gits_schedule_on_the_gaussian_toy():
     assert len(sigmas) == 6 and sigmas[0] == pytest.approx(80.0) and sigmas[-1] == 0
     assert np.all(np.diff(sigmas) < 0)
     assert set(sigmas) <= set(gits.grid)
+
+
+class Counting:
+    """toy:gaussian's denoiser, recording the conditioning each call got."""
+
+    def __init__(self, model):
+        self.model, self.seen = model, []
+        self.sigma_min, self.sigma_max = model.sigma_min, model.sigma_max
+
+    def __call__(self, x, sigma, **cond):
+        self.seen.append(sorted(cond))
+        return self.model(x, sigma)
+
+
+def test_teacher_noise_in_batches_gives_the_one_batch_cost_and_counts_its_evaluations():
+    from ays_core.models import load_denoiser
+    from ays_core.samplers import initial_noise
+
+    model = Counting(load_denoiser("toy:gaussian"))
+    settings = GitsSettings(grid_steps=12)
+    x = initial_noise((2,), 8, 80.0, 3)
+    whole = Gits(model, (2,), settings, starts=[(x, None)])
+    ticks = []
+
+    class Bar:
+        def update(self, n):
+            ticks.append(n)
+
+    halves = Gits(model, (2,), settings, starts=[(x[:4], {"cond_index": torch.zeros(4)}), (x[4:], None)], bar=Bar())
+    assert np.allclose(halves.cost, whole.cost, rtol=1e-12)
+    assert halves.evaluations == whole.evaluations == 8 * (2 * 12 + 1) == sum(ticks) and len(ticks) == 2
+    assert ["cond_index"] in model.seen  # the conditioning of a batch reaches the denoiser
+    assert halves.sigmas(4)[0] == pytest.approx(80.0)
+
+
+def test_the_grid_spans_the_range_it_is_given():
+    from ays_core.models import load_denoiser
+
+    gits = Gits(load_denoiser("toy:gaussian"), (2,), GitsSettings(trajectories=8, grid_steps=10), sigma_range=(0.1, 20.0))
+    assert gits.grid[0] == pytest.approx(20.0) and gits.grid[-2] == pytest.approx(0.1) and gits.grid[-1] == 0

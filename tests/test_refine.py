@@ -237,3 +237,33 @@ def test_the_data_check_samples_with_the_conditioning_of_its_draws():
     check = refine.DataCheck(PromptMean(), "euler", draws, 64, 0, (SIGMA_MIN, SIGMA_MAX), (2,), "cpu")
     assert check.distance(sampling(SIGMA_MAX)) == pytest.approx(0.0, abs=1e-4)  # each sample on its own prompt
     assert check.cond["cond_index"].unique().numel() == 3
+
+
+def test_the_stage_races_the_gits_schedule_of_its_own_teacher_noise(monkeypatch):
+    from ays_core.gits import Gits
+    from ays_core.models.toy import GridMixtureToy
+
+    toy = GridMixtureToy()
+    raced, original = [], refine.race
+    monkeypatch.setattr(refine, "race", lambda candidates, figure: raced.append(candidates) or original(candidates, figure))
+    options = (16, 0, (SIGMA_MIN, SIGMA_MAX), 50, (2,), "cpu")
+    stage = refine.SolverStage(toy, "euler", [4], *options, toy.sample_data)
+    tuned = stage([])
+    teacher = refine.make_teacher(toy, *options)
+    expected = Gits(toy, (2,), starts=[(x, cond) for x, _, _, cond in teacher.chunks]).sigmas(4)
+    assert np.array_equal(raced[0][refine.GITS_LABEL], expected) and set(raced[0]) > refine.hand_made_labels()
+    assert stage.evaluations >= teacher.evaluations + refine.gits_evaluations(16) == 16 * 50 + 16 * 121
+    assert tuned["4"]["summary"].startswith("4 steps:")
+
+
+def test_a_gits_result_is_named_as_such():
+    result = refine.StepResult(6, sampling(80, 9, 2, 0.5, 0.1, 0.01), refine.GITS_LABEL, 0.1, 0.1, 3, 0, False, 100)
+    assert "GITS-style DP won the selection" in result.describe() and "the GITS-style DP schedule" in result.describe()
+
+
+def test_the_plan_counts_the_gits_run():
+    from ays_core.budget import count_evaluations
+    from ays_core.settings import RunSettings
+
+    count = count_evaluations(RunSettings(solver="euler"), x0_draws=256)
+    assert count.fixed["GITS-style candidate"] == refine.gits_evaluations(refine.TEACHER_SAMPLES) == 32 * 121

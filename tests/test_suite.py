@@ -1,0 +1,52 @@
+"""benchmarks/suite.py (`make bench`): a cell run twice renders the same tables, and the docs block
+between the markers is replaced without touching the rest of the file."""
+import os
+from dataclasses import replace
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture()
+def suite(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))
+    monkeypatch.chdir(REPO)  # the suite's model paths are relative to the repository
+    import suite
+
+    return suite
+
+
+TINY_OPTIMIZE = ("--samples", "256", "--validation-samples", "64", "--refine", "1", "--no-progress")
+
+
+def test_a_cell_reproduces_its_tables(suite, tmp_path):
+    settings = replace(suite.QUICK, samplers=("euler",), nfe=(4,), samples=64, seeds=2, oracle_evaluations=2,
+                       oracle_samples=64, optimize_args=TINY_OPTIMIZE)
+    sections = []
+    for run in ("first", "second"):
+        path = suite.bench_one("toy", "euler", settings, str(tmp_path / run))
+        assert os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(path)), "timing.json"))
+        sections.append(suite.model_section("toy", [path]))
+    without_timing = [[line for line in text.splitlines() if not line.startswith("Wall time")] for text in sections]
+    assert without_timing[0] == without_timing[1]
+    assert "Wall time on this run: optimize" in sections[0]
+    assert "AYS: " in sections[0] and "| oracle |" in sections[0]
+
+
+def test_sizes_give_the_unet_its_own_sample_counts(suite):
+    assert suite.FULL.sizes("patches") == (suite.FULL.image_samples, suite.FULL.image_oracle_samples)
+    assert suite.FULL.sizes("digits") == (suite.FULL.samples, suite.FULL.oracle_samples)
+
+
+def test_docs_block_is_replaced_between_the_markers_only(suite, tmp_path):
+    docs = tmp_path / "BENCHMARKS.md"
+    docs.write_text(f"# Top\n\nkept\n\n{suite.BEGIN}\nold tables\n{suite.END}\n\n## After\nalso kept\n", encoding="utf-8")
+    suite.write_docs(str(docs), "new tables")
+    text = docs.read_text(encoding="utf-8")
+    assert "old tables" not in text and f"{suite.BEGIN}\nnew tables\n{suite.END}" in text
+    assert text.startswith("# Top\n\nkept\n") and text.endswith("## After\nalso kept\n")
+    bare = tmp_path / "bare.md"
+    bare.write_text("# Benchmarks\n", encoding="utf-8")
+    suite.write_docs(str(bare), "tables")
+    assert bare.read_text(encoding="utf-8").count(suite.BEGIN) == 1
