@@ -10,7 +10,9 @@ fine time grid.
 3. DP: the N-step path from sigma_max to 0 minimising C[i0, i1] + coeff * (C[i1, i2] + coeff *
    (...)), i.e. V[i, k] = min over j > i of C[i, j] + coeff * V[j, k - 1], V[i, 1] = C[i, end].
    coeff > 1 weighs later jumps more (their error is left uncorrected); the paper uses 1.15.
-The teacher runs once per model; every step count then costs only the DP.
+The teacher runs once per model; every step count then costs only the DP. `ays bench` runs it as
+a peer ("gits", 256 trajectories of its own seed); the optimizer's solver stage (refine.py) races its
+schedule as one candidate, computed from the stage's own teacher noise.
 """
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ def teacher_grid(sigma_min, sigma_max, grid_steps, rho=7.0):
     """grid_steps + 2 sigmas, descending: EDM polynomial spacing from sigma_max to sigma_min, then 0."""
     ramp = np.linspace(0.0, 1.0, grid_steps + 1)
     sigmas = (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min  # exact ends: the power rounds 80 to 79.99999999999999
     return np.append(sigmas, 0.0)
 
 
