@@ -58,18 +58,35 @@ def _oracle_gain(result, cell, metric):
     return f"{entries['oracle'] - min(v for k, v in entries.items() if k != 'oracle'):+.3g}"
 
 
+def _against_oracle(result, cell, metric):
+    """Main metric: the candidate minus the oracle, paired over seeds, in words ('' without an oracle)."""
+    from .verdict import beyond, paired_difference, per_seed
+
+    values = per_seed(result.rows, metric.key).get(cell, {})
+    candidate = result.config["candidate"]
+    if "oracle" not in values or candidate not in values:
+        return ""
+    mean, half = paired_difference(values[candidate], values["oracle"])
+    side = beyond(mean, half)
+    if side == 0:
+        return f"within CI: {mean:+.3g} ± {half:.2g}"
+    return f"**{'oracle better' if side > 0 else 'better than the oracle'} by {abs(mean):.3g} ± {half:.2g}**"
+
+
 def verdict_table(result):
     """Markdown: the candidate's verdict per (sampler, NFE) on every metric, then the summary lines
     (main metric) per sampler and overall. Bold marks outcomes beyond the paired CI."""
     candidate, main = result.config["candidate"], result.metrics[0]
     by_metric = cell_verdicts(result)
-    header = ["sampler", "NFE"] + [m.label for m in result.metrics] + [f"oracle gain ({main.label})"]
+    header = (["sampler", "NFE"] + [m.label for m in result.metrics]
+              + [f"oracle gain ({main.label})", f"{candidate} vs oracle ({main.label})"])
     lines = [f"Verdict for {candidate} against every other schedule (oracle aside), paired 95% CI over "
              f"{len(result.config['seeds'])} seeds:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cell in by_metric[main.key]:
         words = [by_metric[m.key][cell] for m in result.metrics]
         cells = [w.words() if w.outcome == "ties" else f"**{w.words()}**" for w in words]
-        lines.append("| " + " | ".join([cell[0], str(cell[1]), *cells, _oracle_gain(result, cell, main)]) + " |")
+        lines.append("| " + " | ".join([cell[0], str(cell[1]), *cells, _oracle_gain(result, cell, main),
+                                        _against_oracle(result, cell, main)]) + " |")
     lines.append("")
     lines.extend(summary_lines(result))
     return "\n".join(lines) + "\n"

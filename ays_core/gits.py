@@ -71,7 +71,7 @@ def cost_matrix(grid, states, directions):
     points = len(grid)
     flat_states = states.reshape(points, states.shape[1], -1).double()
     flat_directions = directions.reshape(points, directions.shape[1], -1).double()
-    sigmas = torch.as_tensor(grid, dtype=torch.float64)
+    sigmas = torch.as_tensor(grid, dtype=torch.float64, device=flat_states.device)
     cost = np.full((points, points), np.inf)
     for i in range(points - 1):
         steps = (sigmas[i + 1:] - sigmas[i])[:, None, None]
@@ -106,8 +106,8 @@ def best_path(cost, steps, coeff=1.0):
     return path
 
 
-def teacher_evaluations(trajectories, grid_steps):
-    """Denoiser evaluations of the teacher run: Heun on every grid step but the last (Euler to 0)."""
+def grid_run_evaluations(trajectories, grid_steps):
+    """Denoiser evaluations of the fine-grid run: Heun on every grid step but the last (Euler to 0)."""
     return trajectories * (2 * grid_steps + 1)
 
 
@@ -115,7 +115,8 @@ class Gits:
     """The teacher run and cost matrix of one model; `sigmas(steps)` gives the DP schedule.
 
     starts: the teacher's noise as (x_start at sigma_max, conditioning or None) batches, e.g. the
-    solver stage's own teacher noise; by default `settings.trajectories` draws of its own seed.
+    solver stage's own teacher noise; by default `settings.trajectories` draws of its own seed
+    (with `starts`, `shape` and the settings' trajectories, seed and batch are not used).
     sigma_range: (sigma_min, sigma_max) of the grid; by default the model's.
     bar: a tqdm bar counting denoiser evaluations, or None."""
 
@@ -132,9 +133,9 @@ class Gits:
             total = total + len(x_start) * cost_matrix(self.grid, *teacher_states(denoiser, self.grid, x_start, cond))
             rows += len(x_start)
             if bar is not None:
-                bar.update(teacher_evaluations(len(x_start), settings.grid_steps))
+                bar.update(grid_run_evaluations(len(x_start), settings.grid_steps))
         self.cost = total / rows
-        self.evaluations = teacher_evaluations(rows, settings.grid_steps)
+        self.evaluations = grid_run_evaluations(rows, settings.grid_steps)
 
     def sigmas(self, steps):
         """Sampling sigmas for `steps` steps: steps + 1 grid values from sigma_max down to 0."""

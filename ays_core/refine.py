@@ -92,7 +92,7 @@ def make_teacher(denoiser, samples, seed, sigma_range, teacher_steps, shape, dev
 
     lo, hi = sigma_range
     chunks, evaluations = [], 0
-    count = max(1, math.ceil(samples / CHUNK))
+    count = teacher_rows(samples) // CHUNK
     name = TEACHER_SOLVER
     if reuse is not None:
         noise, x0, cond = reuse
@@ -344,7 +344,7 @@ def planned_evaluations(solver, step_counts, candidates, teacher_samples):
     every chunk for MAX_PASSES passes."""
     from .samplers import sampler_nfe
 
-    chunks = max(1, math.ceil(teacher_samples / CHUNK))
+    chunks = teacher_rows(teacher_samples) // CHUNK
     fewest_passes = 0
     width = START_WIDTH
     while width >= MIN_WIDTH:
@@ -373,15 +373,19 @@ def teacher_evaluations(teacher_samples, teacher_steps, reused):
 
     if reused:
         return 0
-    chunks = max(1, math.ceil(teacher_samples / CHUNK))
-    return chunks * CHUNK * sampler_nfe(TEACHER_SOLVER, teacher_steps)
+    return teacher_rows(teacher_samples) * sampler_nfe(TEACHER_SOLVER, teacher_steps)
 
 
 def gits_evaluations(teacher_samples):
     """Denoiser evaluations of the GITS-style candidate's fine-grid run from the teacher's noise."""
-    from .gits import GitsSettings, teacher_evaluations as grid_evaluations
+    from .gits import GitsSettings, grid_run_evaluations
 
-    return grid_evaluations(max(1, math.ceil(teacher_samples / CHUNK)) * CHUNK, GitsSettings().grid_steps)
+    return grid_run_evaluations(teacher_rows(teacher_samples), GitsSettings().grid_steps)
+
+
+def teacher_rows(teacher_samples):
+    """The teacher's samples rounded up to whole chunks (at least one)."""
+    return max(1, math.ceil(teacher_samples / CHUNK)) * CHUNK
 
 
 # ---------------------------------------------------------------- the stage, as the search runs it

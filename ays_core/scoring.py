@@ -11,7 +11,6 @@ one (the verdict's and the oracle's).
 """
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .errors import AYSError

@@ -46,8 +46,8 @@ class SuiteSettings:
     samples: int = 1000          # per seed and cell (the toy and digits)
     oracle_samples: int = 512    # per oracle evaluation (the toy and digits)
     # The photo-patch UNet costs ~15x the digits MLP per sample, twice that with a Brownian path
-    # (stochastic solvers): fewer samples keep the whole suite within 45 minutes on 2 cores
-    # (docs/BENCHMARKS.md has the timings).
+    # (stochastic solvers): fewer samples keep the whole suite inside its 45-minute budget on 2
+    # cores (32 min measured; docs/BENCHMARKS.md has the timings).
     image_samples: int = 256
     image_oracle_samples: int = 256
     seeds: int = 5
@@ -64,7 +64,7 @@ class SuiteSettings:
 
 FULL = SuiteSettings()
 QUICK = SuiteSettings(samplers=("euler", "dpmpp_2m_sde"), nfe=(6, 10), samples=500, oracle_samples=256,
-                      image_samples=250, image_oracle_samples=256, seeds=3, oracle_evaluations=10,
+                      image_samples=128, image_oracle_samples=128, seeds=3, oracle_evaluations=10,
                       optimize_args=("--samples", "1024", "--validation-samples", "256", "--refine", "1"))
 
 
@@ -104,7 +104,7 @@ def timing_line(results_path):
         return ""
     with open(path, encoding="utf-8") as handle:
         timing = json.load(handle)
-    return " ".join(f"{part} {duration(timing[part + '_s'])}," for part in ("optimize", "bench")).rstrip(",")
+    return ", ".join(f"{part} {duration(timing[part + '_s'])}" for part in ("optimize", "bench"))
 
 
 def duration(seconds):

@@ -141,7 +141,11 @@ def test_bold_only_where_a_schedule_beats_every_other_beyond_the_paired_ci():
 def test_verdict_table_and_words_say_who_won():
     result = _constructed_result({"AYS": [2.0, 2.1, 1.9], "karras": [1.0, 1.1, 0.9], "oracle": [0.5, 0.6, 0.4]})
     table = bench_report.verdict_table(result)
-    assert "**loses to karras by 1 ± " in table and "| -0.5 |" in table
+    assert "**loses to karras by 1 ± " in table and "| -0.5 |" in table and "| **oracle better by 1.5 ± " in table
+    close = bench_report.verdict_table(_constructed_result({"AYS": [1.0, 1.1, 0.9], "oracle": [1.02, 1.05, 0.95]}))
+    assert "| within CI: -0.00667 ± 0.13 |" in close
+    ahead = bench_report.verdict_table(_constructed_result({"AYS": [0.2, 0.3, 0.25], "oracle": [1.02, 1.05, 0.95]}))
+    assert "| **better than the oracle by 0.757 ± " in ahead
     assert "euler (FD): AYS: 0 wins, 0 ties, 1 losses of 1 cells" in table
     (words,) = bench_report.verdict_words(result)
     assert words.startswith("euler at 6 NFE: AYS loses: karras is better by 1 ± ") and words.endswith(" FD.")

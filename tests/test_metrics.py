@@ -78,10 +78,18 @@ def test_knn_divergence_known_answers():
 def test_references_give_the_one_shot_figures_for_every_set_size():
     # A bench scores hundreds of sets against one held-out set; the cached moments, root and
     # quantiles must give exactly what the one-shot functions give, for any sample count.
+    # quantiles at the same levels and directions, the textbook way (np.quantile, linear).
     rng = np.random.default_rng(6)
     real = rng.standard_normal((700, 5)) @ rng.standard_normal((5, 5))
-    fd, swd = metrics.FrechetReference(real), metrics.SlicedReference(real)
+    fd, swd = metrics.FrechetReference(real), metrics.SlicedReference(real, projections=64, seed=3)
+    directions = np.random.default_rng(3).standard_normal((5, 64))
+    directions /= np.linalg.norm(directions, axis=0)
     for count in (300, 700, 1200, 300):
         samples = rng.standard_normal((count, 5)) + 0.3
-        assert fd.distance(samples) == pytest.approx(metrics.frechet_distance(real, samples), rel=1e-9)
-        assert swd.distance(samples) == metrics.sliced_wasserstein(samples, real)
+        cov1, cov2 = np.cov(real, rowvar=False), np.cov(samples, rowvar=False)
+        expected_fd = (np.sum((real.mean(0) - samples.mean(0)) ** 2)
+                       + np.trace(cov1 + cov2 - 2 * linalg.sqrtm(cov1 @ cov2).real))
+        assert fd.distance(samples) == pytest.approx(expected_fd, rel=1e-8)
+        levels = (np.arange(max(count, 700)) + 0.5) / max(count, 700)
+        qa, qb = (np.quantile(x @ directions, levels, axis=0) for x in (samples, real))
+        assert swd.distance(samples) == pytest.approx(np.sqrt(np.mean((qa - qb) ** 2)), rel=1e-12)

@@ -17,7 +17,8 @@ def suite(monkeypatch):
     return suite
 
 
-TINY_OPTIMIZE = ("--samples", "256", "--validation-samples", "64", "--refine", "1", "--no-progress")
+TINY_OPTIMIZE = ("--samples", "256", "--validation-samples", "64", "--refine", "0", "--step-counts", "4",
+                 "--teacher-samples", "8", "--no-progress")
 
 
 def test_a_cell_reproduces_its_tables(suite, tmp_path):
@@ -35,8 +36,9 @@ def test_a_cell_reproduces_its_tables(suite, tmp_path):
 
 
 def test_sizes_give_the_unet_its_own_sample_counts(suite):
-    assert suite.FULL.sizes("patches") == (suite.FULL.image_samples, suite.FULL.image_oracle_samples)
-    assert suite.FULL.sizes("digits") == (suite.FULL.samples, suite.FULL.oracle_samples)
+    settings = replace(suite.FULL, samples=1000, oracle_samples=512, image_samples=100, image_oracle_samples=200)
+    assert settings.sizes("patches") == (100, 200)
+    assert settings.sizes("digits") == settings.sizes("toy") == (1000, 512)
 
 
 def test_docs_block_is_replaced_between_the_markers_only(suite, tmp_path):
