@@ -197,7 +197,7 @@ def _finite(value):
 
 def write_report(result, out_dir):
     """results.md (tables and verdict), results.csv (every raw number), results.json and the PNG plots
-    (skipped when matplotlib cannot be imported); returns paths."""
+    (the schedule chart always; the others skipped when matplotlib cannot be imported); returns paths."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +207,7 @@ def write_report(result, out_dir):
     atomic_write(written["table"], (markdown_table(result) + "\n" + verdict_table(result)).encode())
     atomic_write(written["csv"], csv_text(result).encode())
     atomic_write(written["json"], json_text(result).encode())
+    written["schedules_plot"] = plot_schedules(result, out / "schedules.png")  # drawn with Pillow
     try:
         import matplotlib  # noqa: F401  (a declared dependency; a broken install still keeps the numbers)
     except ImportError:
@@ -331,7 +332,8 @@ def _as_image(sample):
 
 
 def write_plots(result, out):
-    paths = {"schedules_plot": plot_schedules(result, out / "schedules.png")}
+    """The matplotlib charts: each metric against NFE, and sample grids per sampler."""
+    paths = {}
     for metric in result.metrics:
         paths[f"{metric.key}_plot"] = plot_metric(result, metric, out / f"{metric.key}_vs_nfe.png")
     for sampler in result.config["samplers"]:

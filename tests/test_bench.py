@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -169,3 +170,12 @@ def test_bench_computes_gits_and_the_oracle_and_keeps_the_oracle_out_of_the_verd
     again = bench_report.read_result(written["json"])
     assert bench_report.verdict_table(again) == bench_report.verdict_table(result)
     assert "oracle" not in bench_report.verdict_table(result).split("|---")[1].replace("oracle gain", "")
+
+
+def test_the_schedule_chart_is_drawn_without_matplotlib(tmp_path, monkeypatch):
+    result = dataclasses.replace(_constructed_result({"AYS": [1.0, 1.1, 0.9], "karras": [2.0, 2.2, 1.9]}),
+                                 schedules={"AYS": [80.0, 5.0, 0.5, 0.0], "karras": [80.0, 3.0, 0.2, 0.0]})
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    written = bench_report.write_report(result, tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["schedules.png"]
+    assert written["schedules_plot"] == tmp_path / "schedules.png"

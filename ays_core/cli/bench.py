@@ -110,5 +110,5 @@ def run(args):
     print(f"table: {written['table']}")
     print(f"numbers: {written['csv']}, {written['json']}")
     plots = [str(path) for key, path in written.items() if str(path).endswith(".png")]
-    print(f"plots: {', '.join(plots)}" if plots else "plots: none (matplotlib cannot be imported)")
+    print(f"plots: {', '.join(plots)}" + ("" if len(plots) > 1 else " (the others need matplotlib, which cannot be imported)"))
     return 0
