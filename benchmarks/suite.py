@@ -13,7 +13,8 @@ For every model (toy:gmm8x8, the bundled digits MLP, the bundled photo-patch UNe
    GITS-style DP ('gits') and the oracle ('oracle'), at NFE 4, 6, 8, 10, on evaluation seeds
    1000.. (the optimizer validates on seed 0's noise, GITS and the oracle use their own seeds).
 Then it writes the verdict tables, main-metric tables and headroom figures between the markers
-in --docs. Same seeds, same numbers: everything is seeded, and the models are files in the repo.
+in --docs (docs/BENCHMARKS.md for the whole suite; a subset, --quick, --models or --samplers, only
+prints its tables unless --docs is given). Same seeds, same numbers: everything is seeded, and the models are files in the repo.
 """
 import argparse
 import json
@@ -167,20 +168,39 @@ def write_docs(path, text):
     atomic_write(path, updated.encode("utf-8"))
 
 
-def main():
+def docs_target(args):
+    """The file whose suite block to rewrite: --docs, else docs/BENCHMARKS.md for the whole suite;
+    None with --no-docs, and for a subset (--quick, --models, --samplers) without --docs, so that a
+    subset never replaces the whole suite's tables."""
+    if args.no_docs:
+        return None
+    partial = args.quick or args.samplers or args.models != ",".join(MODELS)
+    if args.docs or not partial:
+        return args.docs or os.path.join(REPO, "docs", "BENCHMARKS.md")
+    return None
+
+
+def arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a few-minute subset: euler and dpmpp_2m_sde, NFE 6 and 10, fewer samples and seeds, "
                              "a cheaper optimizer run (not the default settings) and oracle")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
     parser.add_argument("--samplers", help="comma-separated subset of the samplers")
-    parser.add_argument("--out", default=os.path.join(REPO, "out", "suite"))
-    parser.add_argument("--docs", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
+    parser.add_argument("--out", help="where the runs go (default out/suite, out/suite-quick with --quick)")
+    parser.add_argument("--docs", help="the file whose suite block to rewrite (default docs/BENCHMARKS.md; with "
+                                        "--quick or a subset of models or samplers, only when given)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch --docs")
     parser.add_argument("--render-only", action="store_true",
                         help="sample nothing: rebuild the tables from the results.json files already in --out")
+    return parser
+
+
+def main():
+    parser = arguments()
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
+    args.out = args.out or os.path.join(REPO, "out", "suite-quick" if args.quick else "suite")
     if args.samplers:
         settings = replace(settings, samplers=tuple(args.samplers.split(",")))
     models = args.models.split(",")
@@ -206,9 +226,12 @@ def main():
               + ".\n")
     text = header + "\n" + "\n".join(sections)
     print("\n" + text)
-    if not args.no_docs:
-        write_docs(args.docs, text)
-        print(f"updated {args.docs}")
+    docs = docs_target(args)
+    if docs:
+        write_docs(docs, text)
+        print(f"updated {docs}")
+    elif not args.no_docs:
+        print("docs/BENCHMARKS.md left as it is (a subset of the suite); --docs FILE writes these tables there")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,12 @@ def test_docs_block_is_replaced_between_the_markers_only(suite, tmp_path):
     bare.write_text("# Benchmarks\n", encoding="utf-8")
     suite.write_docs(str(bare), "tables")
     assert bare.read_text(encoding="utf-8").count(suite.BEGIN) == 1
+
+
+def test_only_the_whole_suite_rewrites_the_docs_by_default(suite):
+    def target(*argv):
+        return suite.docs_target(suite.arguments().parse_args(list(argv)))
+
+    assert target() == os.path.join(REPO, "docs", "BENCHMARKS.md")
+    assert target("--quick") is None and target("--models", "toy") is None and target("--samplers", "euler") is None
+    assert target("--quick", "--docs", "x.md") == "x.md" and target("--no-docs") is None
