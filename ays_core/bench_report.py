@@ -58,12 +58,11 @@ def _oracle_gain(result, cell, metric):
     return f"{entries['oracle'] - min(v for k, v in entries.items() if k != 'oracle'):+.3g}"
 
 
-def _against_oracle(result, cell, metric):
-    """Main metric: the candidate minus the oracle, paired over seeds, in words ('' without an oracle)."""
-    from .verdict import beyond, paired_difference, per_seed
+def _against_oracle(values, candidate):
+    """The candidate minus the oracle, paired over seeds, in words ('' without an oracle);
+    `values`: schedule label -> per-seed values of one cell."""
+    from .verdict import beyond, paired_difference
 
-    values = per_seed(result.rows, metric.key).get(cell, {})
-    candidate = result.config["candidate"]
     if "oracle" not in values or candidate not in values:
         return ""
     mean, half = paired_difference(values[candidate], values["oracle"])
@@ -76,8 +75,11 @@ def _against_oracle(result, cell, metric):
 def verdict_table(result):
     """Markdown: the candidate's verdict per (sampler, NFE) on every metric, then the summary lines
     (main metric) per sampler and overall. Bold marks outcomes beyond the paired CI."""
+    from .verdict import per_seed
+
     candidate, main = result.config["candidate"], result.metrics[0]
     by_metric = cell_verdicts(result)
+    main_values = per_seed(result.rows, main.key)
     header = (["sampler", "NFE"] + [m.label for m in result.metrics]
               + [f"oracle gain ({main.label})", f"{candidate} vs oracle ({main.label})"])
     lines = [f"Verdict for {candidate} against every other schedule (oracle aside), paired 95% CI over "
@@ -86,7 +88,7 @@ def verdict_table(result):
         words = [by_metric[m.key][cell] for m in result.metrics]
         cells = [w.words() if w.outcome == "ties" else f"**{w.words()}**" for w in words]
         lines.append("| " + " | ".join([cell[0], str(cell[1]), *cells, _oracle_gain(result, cell, main),
-                                        _against_oracle(result, cell, main)]) + " |")
+                                        _against_oracle(main_values[cell], candidate)]) + " |")
     lines.append("")
     lines.extend(summary_lines(result))
     return "\n".join(lines) + "\n"

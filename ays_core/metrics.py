@@ -35,8 +35,7 @@ def _frechet(mu1, cov1, root1, mu2, cov2):
 
 
 def frechet_distance(features1, features2):
-    a, b = _as_matrix(features1), _as_matrix(features2)
-    return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    return FrechetReference(features1).distance(features2)
 
 
 class FrechetReference:
@@ -75,17 +74,18 @@ class SlicedReference:
     set size (sorting the reference's projections dominates the cost)."""
 
     def __init__(self, data, projections=256, seed=0):
-        self.data = _as_matrix(data)
-        directions = np.random.default_rng(seed).standard_normal((self.data.shape[1], projections))
+        data = _as_matrix(data)
+        directions = np.random.default_rng(seed).standard_normal((data.shape[1], projections))
         self.directions = directions / np.linalg.norm(directions, axis=0, keepdims=True)
+        self.projected = data @ self.directions
         self._quantiles = {}  # number of levels -> the reference's quantiles at them
 
     def distance(self, samples):
         a = _as_matrix(samples)
-        count = max(len(a), len(self.data))
+        count = max(len(a), len(self.projected))
         levels = (np.arange(count) + 0.5) / count
         if count not in self._quantiles:
-            self._quantiles[count] = _quantiles(self.data @ self.directions, levels)
+            self._quantiles[count] = _quantiles(self.projected, levels)
         qa = _quantiles(a @ self.directions, levels)
         return float(np.sqrt(np.mean((qa - self._quantiles[count]) ** 2)))
 
