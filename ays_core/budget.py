@@ -102,7 +102,7 @@ def count_evaluations(settings, *, plain_data=False, x0_draws=0):
 def _count_solver_stage(count, settings, data_free):
     """Fast mode with early stopping: the KLUB descents are free (the path table); then the
     teacher (none for deterministic solvers on data-free draws) and the race and refinement."""
-    from . import refine
+    from . import data_figure, refine
     from .starts import START_BASELINES
 
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=data_free)
@@ -110,10 +110,11 @@ def _count_solver_stage(count, settings, data_free):
         count.fixed["teacher"] = teacher
     count.fixed["GITS-style candidate"] = refine.gits_evaluations(settings.teacher_samples)
     descents = 1 + len(START_BASELINES) if settings.start == "all" else 1
+    candidates = refine.candidate_count(descents)
     fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
-                                              refine.candidate_count(descents), settings.teacher_samples)
-    if not data_free:  # x0 are data: a refined schedule is checked against them (refine.DataCheck)
-        most += refine.data_check_evaluations(settings.solver, settings.tuned_steps())
+                                              candidates, settings.teacher_samples)
+    if not data_free:  # x0 are data: candidates are judged on them too (ays_core/data_figure.py)
+        most += data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates)
     fixed = sum(count.fixed.values())
     count.low, count.high = fixed + fewest, fixed + most
     return count

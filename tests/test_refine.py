@@ -1,5 +1,6 @@
 """The solver stage (ays_core.refine): racing, refinement, exact per-step schedules, teacher reuse."""
 import math
+import types
 
 import numpy as np
 import pytest
@@ -159,53 +160,111 @@ def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_anot
         assert w2(tuned) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
 
 
-class LogDistanceCheck:
-    """A data check with a known answer: the RMS log-sigma distance to the schedule `data_like`."""
+class LogDistanceJudge:
+    """A data figure with a known answer: a schedule's score is its RMS log-sigma distance to the
+    schedule `data_like`; "clearly closer" means closer by more than `margin`."""
 
-    def __init__(self, data_like):
-        self.target = np.log(np.asarray(data_like[:-1]))
-        self.evaluations = 0
+    def __init__(self, data_like, margin=0.0):
+        self.target, self.margin = np.log(np.asarray(data_like[:-1])), margin
+        self.evaluations, self.judged = 0, []
 
-    def distance(self, sigmas):
-        self.evaluations += 1
-        return float(np.sqrt(np.mean((np.log(np.asarray(sigmas[:-1])) - self.target) ** 2)))
+    def judge(self, pool):
+        self.evaluations += len(pool)
+        self.judged.append(set(pool))
+        scores = {n: float(np.sqrt(np.mean((np.log(np.asarray(s[:-1])) - self.target) ** 2))) for n, s in pool.items()}
+        margin = self.margin
+        return types.SimpleNamespace(scores=scores, best=min(scores, key=scores.get),
+                                     clearly_closer=lambda a, b: scores[a] < scores[b] - margin)
 
 
 @pytest.mark.parametrize("data_at_start", [True, False])
 def test_a_refinement_is_kept_only_when_its_samples_lie_closer_to_the_data(data_at_start):
     start, teacher_optimum = sampling(80, 3, 1, 0.3, 0.01), sampling(80, 12, 2.5, 0.4, 0.05)
     figure = ConstructedFigure(teacher_optimum)
-    check = LogDistanceCheck(start if data_at_start else teacher_optimum)
+    check = LogDistanceJudge(start if data_at_start else teacher_optimum)
     result = refine.tune_steps(figure, 4, {"karras": start}, SIGMA_MIN, check)
-    assert result.moves > 0 and check.evaluations == 2  # the race winner and the refined schedule
-    winner_distance, refined_distance = result.data_check
-    assert winner_distance == (0.0 if data_at_start else pytest.approx(check.distance(start)))
+    assert result.moves > 0 and check.judged == [{"karras", refine.REFINED_LABEL}]
+    assert result.data["karras"] == (0.0 if data_at_start else pytest.approx(check.judge({"s": start}).scores["s"]))
     if data_at_start:  # the refinement went toward the teacher, away from the data: undone
         assert not result.refined and np.array_equal(result.sigmas, start) and result.hand_made
         assert result.figure == pytest.approx(figure.errors(start, 4).mean())
         assert "kept unchanged" in result.describe() and "karras" in result.describe()
+        assert result.provenance() == "karras, unchanged"
     else:
-        assert result.refined and not result.hand_made and refined_distance < winner_distance
+        assert result.refined and not result.hand_made
+        assert result.data[refine.REFINED_LABEL] < result.data["karras"]
         assert result.figure < figure.errors(start, 4).mean()
+        assert result.provenance() == f"karras, {result.moves} refinement moves"
     assert result.evaluations == figure.evaluations + 2
 
 
-def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
+@pytest.mark.parametrize("margin, replaced", [(0.0, True), (10.0, False)])
+def test_a_candidate_clearly_closer_to_the_data_replaces_the_race_winner(margin, replaced):
+    teacher_optimum = sampling(80, 12, 2.5, 0.4, 0.05)
+    data_like = sampling(80, 11.5, 2.4, 0.38, 0.05)  # figure 0.085: within PLAUSIBLE of the winner's 0.05
+    far = sampling(80, 0.5, 0.2, 0.1, 0.02)          # figure 2.4: not plausible, never sampled on the data
+    candidates = {"karras": teacher_optimum, "beta": data_like, "kl_optimal": far}
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(data_like, margin)
+    result = refine.tune_steps(figure, 4, candidates, SIGMA_MIN, check)
+    assert result.start == "karras" and result.moves == 0  # the race winner is the teacher's optimum
+    assert check.judged == [{"karras", "beta"}]
+    if replaced:
+        assert result.chosen == "beta" and np.array_equal(result.sigmas, data_like) and result.hand_made
+        assert "beta lie clearly closer to the data" in result.describe()
+        assert result.provenance() == "beta, closer to the data than karras"
+        assert result.figure == pytest.approx(figure.errors(data_like, 4).mean())
+    else:  # closer, but not clearly: the race winner stays
+        assert result.chosen == "karras" and np.array_equal(result.sigmas, teacher_optimum)
+        assert result.provenance() == "karras, unchanged"
+
+
+def gaussian_check(samples=1024, d=4, seed=0):
+    from ays_core.data_figure import DataCheck
     from ays_core.models.toy import GaussianToy
 
+    toy = GaussianToy(c=0.5, d=d)
+    return toy, DataCheck(toy, "euler", toy.sample_data, samples, seed, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+
+
+def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
     c, d = 0.5, 4
-    toy = GaussianToy(c=c, d=d)
     counted = []
-    bar = type("Bar", (), {"update": lambda self, n: counted.append(n)})()
-    check = refine.DataCheck(toy, "euler", toy.sample_data, 2048, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu", bar)
+    _, check = gaussian_check(2048, d)
+    check.bar = type("Bar", (), {"update": lambda self, n: counted.append(n)})()
     # one Euler step from pure noise x = sigma_max * eps lands on D(x, sigma_max) = c^2/(c^2+s^2) x:
-    # isotropic N(0, a^2) with a = c^2 s / (c^2 + s^2); the sliced W2 of two isotropic Gaussians is |a - c|
+    # isotropic N(0, a^2) with a = c^2 s / (c^2 + s^2); the sliced W2 of two isotropic Gaussians is
+    # |a - c|, their Frechet distance d (a - c)^2
     spread = c ** 2 * SIGMA_MAX / (c ** 2 + SIGMA_MAX ** 2)
-    assert check.distance(sampling(SIGMA_MAX)) == pytest.approx(c - spread, abs=0.03)
+    sliced, frechet = check.distances(check.samples(sampling(SIGMA_MAX)))
+    assert sliced == pytest.approx(c - spread, abs=0.03)
+    assert frechet == pytest.approx(d * (c - spread) ** 2, rel=0.1)
     # the exact flow (many steps) keeps N(0, c^2): only the sampling error of 2 x 2048 draws remains
     many = np.append(np.exp(np.linspace(np.log(SIGMA_MAX), np.log(SIGMA_MIN), 200)), 0.0)
-    assert check.distance(many) < 0.1 * (c - spread)
+    assert check.distances(check.samples(many))[0] < 0.1 * (c - spread)
     assert check.evaluations == 2048 * (1 + 200) == sum(counted)  # the progress bar sees them too
+
+
+def test_the_frechet_distance_of_many_coordinates_is_taken_on_a_fixed_projection():
+    from ays_core import data_figure
+
+    d, a, c = 300, 0.3, 0.5
+    _, check = gaussian_check(16384, d)  # enough draws that the estimate's bias (~ k^2 / n) is small
+    assert check.directions.shape == (d, data_figure.FRECHET_DIMS)
+    narrow = np.random.default_rng(1).standard_normal((16384, d)) * a
+    # an orthonormal projection of isotropic Gaussians: FD = k (a - c)^2 on k directions
+    assert check.distances(narrow)[1] == pytest.approx(data_figure.FRECHET_DIMS * (a - c) ** 2, rel=0.05)
+
+
+def test_the_data_figure_prefers_a_schedule_only_when_its_samples_are_clearly_closer():
+    _, check = gaussian_check()
+    one_step, many = sampling(SIGMA_MAX), np.append(np.exp(np.linspace(np.log(SIGMA_MAX), np.log(SIGMA_MIN), 60)), 0.0)
+    judged = check.judge({"one step": one_step, "many": many, "the same": many.copy()})
+    assert judged.best == "many" and judged.scores["many"] == judged.scores["the same"] == 0.0
+    assert judged.scores["one step"] > 0
+    assert judged.clearly_closer("many", "one step") and not judged.clearly_closer("one step", "many")
+    assert not judged.clearly_closer("many", "the same") and not judged.clearly_closer("the same", "many")
+    assert check.evaluations == 1024 * (1 + 60)  # a schedule judged twice is sampled once
 
 
 def test_the_data_check_is_planned_only_when_x0_are_data():
@@ -215,7 +274,9 @@ def test_the_data_check_is_planned_only_when_x0_are_data():
 
     settings = RunSettings(solver="euler", step_counts="4")
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
-    extra = 2 * refine.DATA_CHECK_SAMPLES * (sampler_nfe("euler", 4) + sampler_nfe("euler", 10))
+    # every candidate and the refined schedule, 512 samples each, at 4 and at 10 steps
+    candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
+    extra = (candidates + 1) * 512 * (sampler_nfe("euler", 4) + sampler_nfe("euler", 10))
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
     table_and_draws = data_free.fixed["x0 drawn from the model"]
     assert with_data.high - (data_free.high - table_and_draws) == extra + teacher
@@ -223,6 +284,8 @@ def test_the_data_check_is_planned_only_when_x0_are_data():
 
 
 def test_the_data_check_samples_with_the_conditioning_of_its_draws():
+    from ays_core.data_figure import DataCheck
+
     class PromptMean:
         """Predicts x0 = the prompt's index in every coordinate: one Euler step to 0 lands on it."""
         sigma_min, sigma_max = SIGMA_MIN, SIGMA_MAX
@@ -234,8 +297,8 @@ def test_the_data_check_samples_with_the_conditioning_of_its_draws():
         cond = torch.randint(3, (n,), generator=generator)
         return cond.double().view(-1, 1).expand(n, 2).clone(), {"cond_index": cond}
 
-    check = refine.DataCheck(PromptMean(), "euler", draws, 64, 0, (SIGMA_MIN, SIGMA_MAX), (2,), "cpu")
-    assert check.distance(sampling(SIGMA_MAX)) == pytest.approx(0.0, abs=1e-4)  # each sample on its own prompt
+    check = DataCheck(PromptMean(), "euler", draws, 64, 0, (SIGMA_MIN, SIGMA_MAX), (2,), "cpu")
+    assert check.distances(check.samples(sampling(SIGMA_MAX)))[0] == pytest.approx(0.0, abs=1e-4)  # each sample on its own prompt
     assert check.cond["cond_index"].unique().numel() == 3
 
 
@@ -257,7 +320,7 @@ def test_the_stage_races_the_gits_schedule_of_its_own_teacher_noise(monkeypatch)
 
 
 def test_a_gits_result_is_named_as_such():
-    result = refine.StepResult(6, sampling(80, 9, 2, 0.5, 0.1, 0.01), refine.GITS_LABEL, 0.1, 0.1, 3, 0, False, 100)
+    result = refine.StepResult(6, sampling(80, 9, 2, 0.5, 0.1, 0.01), refine.GITS_LABEL, 0.1, 0.1, 3, 0, 100)
     assert "GITS-style DP won the selection" in result.describe() and "the GITS-style DP schedule" in result.describe()
 
 

@@ -1,0 +1,145 @@
+"""How close a schedule's samples lie to the model's data, for the solver stage (ays_core/refine.py).
+
+The stage races schedules on the solver's error against the model's converged ODE solution. Where
+the model itself misses its data (an under-trained checkpoint), a schedule that misses that
+solution can sample closer to the data, and the teacher's figure cannot see it: on the
+photo-patch UNet the race's choice lost on pixel FD to karras:ays by 5 and to a KLUB iterate by
+7, which these data figures ranked first (docs/BENCHMARKS.md, benchmarks/race_study.py).
+
+`DataCheck` samples a schedule with the solver from fixed seeded noise and compares the samples
+with as many fixed x0 draws in two ways that rank schedules differently where the model is poor:
+- sliced W2 (the shape of one-dimensional marginals; on the UNet it ranked like pixel sliced W2,
+  Spearman +0.99 to +1.00, and like pixel FD only +0.08 to +0.41);
+- the Frechet distance (means and covariances: structure across coordinates; it ranked like
+  pixel FD, +0.98 to +1.00), on at most FRECHET_DIMS fixed random directions so that its cost
+  stays bounded for latents (on the UNet the ranking of 10 schedules was the same as in all 768).
+A schedule's score is the sum of both, each over the best of the schedules judged together
+(sliced W2 / best + sqrt(FD) / best sqrt(FD) - 2, so 0 is "best on both"): it never picks a
+schedule only one of the two likes.
+
+With SAMPLES samples the figure is noisy next to the teacher's paired figure (on the
+exact toy denoiser it picked schedules worse on held-out data than the race's). So a schedule
+replaces the race's choice only when it is clearly closer: in at least CONFIDENCE of RESAMPLES
+paired bootstrap resamples (the same noise rows for both schedules, data rows drawn again).
+"""
+import math
+
+import numpy as np
+
+SAMPLES = 512          # fresh samples per schedule (and x0 draws): 256 misjudged toy euler_ancestral at
+                       # 4 steps in 2 of 8 seeds, 512 and 1024 in none (docs/BENCHMARKS.md)
+FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
+RESAMPLES = 64         # bootstrap resamples of the clear-preference test
+CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
+
+
+def frechet_directions(dims, seed=0):
+    """None when `dims` is small enough for the Frechet distance itself, else a fixed orthonormal
+    dims x FRECHET_DIMS basis to project on."""
+    if dims <= FRECHET_DIMS:
+        return None
+    basis, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dims, FRECHET_DIMS)))
+    return basis
+
+
+class DataCheck:
+    """How far `solver`'s samples of a schedule lie from the model's data: its samples from fresh
+    noise (seeded, with a Brownian path for stochastic solvers) against as many x0 draws, both
+    fixed for the run so that schedules are compared on the same noise and data.
+    x0_draw: f(n, generator) -> x0 or (x0, cond); the samples get the conditioning of the draws."""
+
+    def __init__(self, denoiser, solver, x0_draw, samples, seed, sigma_range, shape, device, bar=None):
+        import torch
+
+        from .samplers import initial_noise
+
+        draw = x0_draw(samples, torch.Generator().manual_seed(seed))
+        data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
+        self.data = data.double().flatten(1).cpu().numpy()
+        self.directions = frechet_directions(self.data.shape[1])
+        self.to_data = self.references()
+        self.cond = None if not cond else {k: v.to(device) for k, v in cond.items()}
+        self.noise = initial_noise(shape, len(data), sigma_range[1], seed * 1009 + 1008).to(device)
+        self.denoiser, self.solver, self.seed, self.sigma_range = denoiser, solver, seed, sigma_range
+        self.evaluations = 0
+        self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
+        self._samples = {}
+
+    def samples(self, sigmas):
+        """The solver's samples of `sigmas` as a float64 matrix (cached), None where not finite."""
+        from .samplers import run_sampler
+
+        key = np.asarray(sigmas, dtype=np.float64).tobytes()
+        if key not in self._samples:
+            out, calls = run_sampler(self.denoiser, self.solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
+            self.evaluations += calls * len(self.noise)
+            if self.bar is not None:
+                self.bar.update(calls * len(self.noise))
+            out = out.double().flatten(1).cpu().numpy()
+            self._samples[key] = out if np.all(np.isfinite(out)) else None
+        return self._samples[key]
+
+    def references(self, data_rows=None):
+        """What `distances` compares with: the x0 draws (the rows `data_rows` of them)."""
+        from .metrics import FrechetReference, SlicedReference
+
+        data = self.data if data_rows is None else self.data[data_rows]
+        return SlicedReference(data), FrechetReference(self.project(data))
+
+    def project(self, matrix):
+        return matrix if self.directions is None else matrix @ self.directions
+
+    def distances(self, samples, references=None):
+        """(sliced W2, Frechet distance) of samples to the x0 draws (default: all of them)."""
+        sliced, frechet = references or self.to_data
+        return sliced.distance(samples), frechet.distance(self.project(samples))
+
+    def judge(self, pool):
+        """A Judgement of the schedules in `pool` (name -> sampling sigmas)."""
+        return Judgement(self, pool)
+
+
+class Judgement:
+    """The data figure of a pool of schedules, each distance relative to the pool's best."""
+
+    def __init__(self, check, pool):
+        self.check = check
+        self.samples = {name: check.samples(sigmas) for name, sigmas in pool.items()}
+        raw = {name: check.distances(s) for name, s in self.samples.items() if s is not None}
+        self.distances = raw
+        if raw:
+            self.scale = (max(min(d[0] for d in raw.values()), 1e-300),
+                          max(min(math.sqrt(d[1]) for d in raw.values()), 1e-300))
+        self.scores = {name: self.score(*raw[name]) if name in raw else math.inf for name in pool}
+
+    def score(self, sliced, frechet):
+        return sliced / self.scale[0] + math.sqrt(frechet) / self.scale[1] - 2
+
+    @property
+    def best(self):
+        return min(self.scores, key=lambda name: (self.scores[name], list(self.scores).index(name)))
+
+    def clearly_closer(self, name, other):
+        """Whether `name`'s samples are closer to the data than `other`'s in at least CONFIDENCE of
+        RESAMPLES paired bootstrap resamples (seeded: the same call gives the same answer)."""
+        if not math.isfinite(self.scores[name]):
+            return False
+        if not math.isfinite(self.scores[other]):
+            return True
+        rng = np.random.default_rng(self.check.seed)
+        n, m = len(self.samples[name]), len(self.check.data)
+        closer = 0
+        for _ in range(RESAMPLES):
+            rows, references = rng.integers(n, size=n), self.check.references(rng.integers(m, size=m))
+            mine = self.score(*self.check.distances(self.samples[name][rows], references))
+            theirs = self.score(*self.check.distances(self.samples[other][rows], references))
+            closer += mine < theirs
+        return closer >= CONFIDENCE * RESAMPLES
+
+
+def evaluations(solver, step_counts, candidates):
+    """Most denoiser evaluations of the data figure: every candidate and the refined schedule, per
+    step count."""
+    from .samplers import sampler_nfe
+
+    return sum((candidates + 1) * SAMPLES * sampler_nfe(solver, steps) for steps in step_counts)

@@ -1,0 +1,141 @@
+"""Which figure should pick the solver stage's schedule? One (model, solver) per run.
+
+The solver stage (ays_core/refine.py) races its candidates (hand-made schedules, the GITS-style
+one, KLUB iterates) on the "teacher figure": the judged solver's RMS error against the model's own
+converged ODE solution. Where the model misses its data (the under-trained photo-patch UNet), a
+schedule can sample closer to the data than the converged model does, which that figure cannot
+see. This script runs `ays optimize` as a user would (default settings, seed 0), records every
+step count's candidates exactly as the stage raced them, and scores each candidate:
+- teacher: the stage's figure on its own 32 teacher samples;
+- data: what `refine.DataCheck` measures (the solver's own samples from the run's fixed 512
+  noises against 512 x0 draws), as sliced W2 and as pixel Frechet distance;
+- the bench's metrics on --eval-seeds x --eval-samples samples from seeds --seed.. (disjoint from
+  the suite's 1000.. and the optimizer's 0), against held-out data.
+It prints Spearman rank correlations of each figure with each metric over the pool, and the
+metrics of the schedule each figure would pick, paired against the stage's actual result.
+
+    nice .venv/bin/python benchmarks/race_study.py --model patches --solver dpmpp_2m --nfe 6,8,10
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+MODELS = {"toy": "toy:gmm8x8", "digits": os.path.join(REPO, "ays_core/assets/digits_denoiser.safetensors"),
+          "patches": os.path.join(REPO, "ays_core/assets/patches_unet.safetensors")}
+
+
+def recorded_stage(refine, argv):
+    """Run `ays optimize argv`, recording (candidates, figure, data check, result) per step count."""
+    from ays_core.cli import main as ays
+
+    seen = {}
+    original = refine.tune_steps
+
+    def recording(figure, steps, candidates, sigma_min, data_check=None, *rest):
+        result = original(figure, steps, candidates, sigma_min, data_check, *rest)
+        seen[steps] = (dict(candidates), figure, data_check, result)
+        return result
+
+    refine.tune_steps = recording
+    try:
+        if ays(argv):
+            sys.exit("ays optimize failed")
+    finally:
+        refine.tune_steps = original
+    return seen
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=sorted(MODELS), default="patches")
+    parser.add_argument("--solver", default="dpmpp_2m")
+    parser.add_argument("--nfe", default="6,8,10")
+    parser.add_argument("--eval-samples", type=int, default=None, help="default: 256 for patches, else 1000")
+    parser.add_argument("--eval-seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=3100, help="first evaluation seed")
+    args = parser.parse_args()
+
+    import torch
+    from scipy.stats import spearmanr
+
+    from ays_core import refine
+    from ays_core.bench import initial_noise, mean_and_interval, run_sampler, schedule_sigmas, scorer_for
+    from ays_core.klub import x0_sampler
+    from ays_core.metrics import FrechetReference
+    from ays_core.search import data_source
+    from ays_core.models import load_denoiser
+
+    torch.set_num_threads(2)
+    nfes = [int(n) for n in args.nfe.split(",")]
+    with tempfile.TemporaryDirectory() as folder:
+        seen = recorded_stage(refine, ["optimize", "--model", MODELS[args.model], "--solver", args.solver,
+                                       "--steps", str(max(nfes)), "--seed", "0", "--no-progress",
+                                       "--out", os.path.join(folder, "AYS.json")])
+    model = load_denoiser(MODELS[args.model])
+    lo, hi = float(model.sigma_min), float(model.sigma_max)
+    samples = args.eval_samples or (256 if args.model == "patches" else 1000)
+    scorer = scorer_for(model, samples, args.seed)
+    keys = [m.key for m in scorer.metrics if m.key != "ref_dist"]
+    shape = tuple(next(iter(seen.values()))[1].teacher.chunks[0][0].shape[1:])
+    evals = []
+    for s in range(args.eval_seeds):
+        seed = args.seed + s
+        x = initial_noise(shape, samples, hi, seed)
+        reference, _ = run_sampler(model, args.solver, schedule_sigmas("karras", 100, lo, hi), x, seed, (lo, hi))
+        evals.append((x, seed, reference))
+
+    def metrics(sigmas):
+        rows = [scorer.score(run_sampler(model, args.solver, sigmas, x, seed, (lo, hi))[0], ref) for x, seed, ref in evals]
+        return {k: np.array([row[k] for row in rows]) for k in keys}
+
+    print(f"{args.model} {args.solver}: metrics on {args.eval_seeds} x {samples} samples, seeds {args.seed}..", flush=True)
+    for steps in nfes:
+        if steps not in seen:
+            print(f"\n== {steps} steps: not tuned by the run (step counts {sorted(seen)})")
+            continue
+        candidates, figure, check, result = seen[steps]
+        pool = dict(candidates)
+        pool["stage result"] = result.sigmas
+        names = list(pool)
+        if check is None:
+            print(f"\n== {steps} steps: the run had no data check (its x0 are the model's own draws)")
+            continue
+        draw = x0_sampler(data_source(model, None))(refine.DATA_CHECK_SAMPLES, torch.Generator().manual_seed(check.seed))
+        data_fd = FrechetReference((draw[0] if isinstance(draw, (tuple, list)) else draw).double().flatten(1).numpy())
+        figures = {"teacher": [], "data sliced W2": [], "data FD": []}
+        for n in names:
+            figures["teacher"].append(float(figure.errors(pool[n], figure.chunks).mean()))
+            out, _ = run_sampler(model, args.solver, pool[n], check.noise, check.seed, check.sigma_range, check.cond)
+            flat = out.double().flatten(1).cpu()
+            finite = bool(flat.isfinite().all())
+            figures["data sliced W2"].append(check.to_data.distance(flat) if finite else np.inf)
+            figures["data FD"].append(data_fd.distance(flat.numpy()) if finite else np.inf)
+        scores = {n: metrics(pool[n]) for n in names}
+        ok = [i for i, n in enumerate(names) if all(np.all(np.isfinite(scores[n][k])) for k in keys)]
+        print(f"\n== {steps} steps: {len(names) - 1} candidates; stage picked {result.start}"
+              f"{' (refined)' if result.refined else ''}", flush=True)
+        for label, values in figures.items():
+            cells = []
+            for k in keys:
+                rho = spearmanr([values[i] for i in ok], [scores[names[i]][k].mean() for i in ok]).statistic
+                cells.append(f"{k} {rho:+.2f}")
+            pick = names[min(ok, key=lambda i: values[i])]
+            diffs = ", ".join("{} {:+.4g} ± {:.2g}".format(k, *mean_and_interval(scores[pick][k] - scores["stage result"][k]))
+                              for k in keys)
+            print(f"  {label:15s} Spearman with {', '.join(cells)} (n={len(ok)}); picks {pick}: minus stage result {diffs}")
+        best = {k: names[min(ok, key=lambda i: scores[names[i]][k].mean())] for k in keys}
+        print(f"  best on the metrics: {best}")
+        print("  candidate | teacher | data sliced W2 | data FD | " + " | ".join(keys))
+        for i, n in enumerate(names):
+            print(f"  {n} | {figures['teacher'][i]:.5g} | {figures['data sliced W2'][i]:.5g} | {figures['data FD'][i]:.5g} | "
+                  + " | ".join(f"{scores[n][k].mean():.5g}" for k in keys), flush=True)
+
+
+if __name__ == "__main__":
+    main()
