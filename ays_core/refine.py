@@ -314,12 +314,12 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None):
     result = StepResult(steps, refined, won.name, float(figure.errors(won.sigmas, figure.chunks).mean()), 0.0,
                         passes, moves, 0)
     checked = 0
-    if data_check is not None:
+    pool = {name: candidates[name] for name, (error, _) in won.figures.items()
+            if error <= PLAUSIBLE * won.figures[won.name][0]}
+    if moves:
+        pool[REFINED_LABEL] = refined
+    if data_check is not None and len(pool) > 1:  # a pool of one has nothing to choose
         checked = data_check.evaluations
-        pool = {name: candidates[name] for name, (error, _) in won.figures.items()
-                if error <= PLAUSIBLE * won.figures[won.name][0]}
-        if moves:
-            pool[REFINED_LABEL] = refined
         judged = data_check.judge(pool)
         result.data = judged.scores
         if moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:

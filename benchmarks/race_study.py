@@ -7,8 +7,9 @@ schedule can sample closer to the data than the converged model does, which that
 see. This script runs `ays optimize` as a user would (default settings, seed 0), records every
 step count's candidates exactly as the stage raced them, and scores each candidate:
 - teacher: the stage's figure on its own 32 teacher samples;
-- data: what `refine.DataCheck` measures (the solver's own samples from the run's fixed 512
-  noises against 512 x0 draws), as sliced W2 and as pixel Frechet distance;
+- data: what `data_figure.DataCheck` measures (the solver's own samples from the run's fixed 512
+  noises against 512 x0 draws): sliced W2, the Frechet distance (on at most 128 fixed directions)
+  and the score the stage combines them into (here relative to the best of the whole pool);
 - the bench's metrics on --eval-seeds x --eval-samples samples from seeds --seed.. (disjoint from
   the suite's 1000.. and the optimizer's 0), against held-out data.
 It prints Spearman rank correlations of each figure with each metric over the pool, and the
@@ -66,9 +67,6 @@ def main():
 
     from ays_core import refine
     from ays_core.bench import initial_noise, mean_and_interval, run_sampler, schedule_sigmas, scorer_for
-    from ays_core.klub import x0_sampler
-    from ays_core.metrics import FrechetReference
-    from ays_core.search import data_source
     from ays_core.models import load_denoiser
 
     torch.set_num_threads(2)
@@ -106,16 +104,11 @@ def main():
         if check is None:
             print(f"\n== {steps} steps: the run had no data check (its x0 are the model's own draws)")
             continue
-        draw = x0_sampler(data_source(model, None))(refine.DATA_CHECK_SAMPLES, torch.Generator().manual_seed(check.seed))
-        data_fd = FrechetReference((draw[0] if isinstance(draw, (tuple, list)) else draw).double().flatten(1).numpy())
-        figures = {"teacher": [], "data sliced W2": [], "data FD": []}
-        for n in names:
-            figures["teacher"].append(float(figure.errors(pool[n], figure.chunks).mean()))
-            out, _ = run_sampler(model, args.solver, pool[n], check.noise, check.seed, check.sigma_range, check.cond)
-            flat = out.double().flatten(1).cpu()
-            finite = bool(flat.isfinite().all())
-            figures["data sliced W2"].append(check.to_data.distance(flat) if finite else np.inf)
-            figures["data FD"].append(data_fd.distance(flat.numpy()) if finite else np.inf)
+        judged = check.judge(pool)
+        figures = {"teacher": [float(figure.errors(pool[n], figure.chunks).mean()) for n in names],
+                   "data sliced W2": [judged.distances.get(n, (np.inf, np.inf))[0] for n in names],
+                   "data FD": [judged.distances.get(n, (np.inf, np.inf))[1] for n in names],
+                   "data score": [judged.scores[n] for n in names]}
         scores = {n: metrics(pool[n]) for n in names}
         ok = [i for i, n in enumerate(names) if all(np.all(np.isfinite(scores[n][k])) for k in keys)]
         print(f"\n== {steps} steps: {len(names) - 1} candidates; stage picked {result.start}"
@@ -131,9 +124,9 @@ def main():
             print(f"  {label:15s} Spearman with {', '.join(cells)} (n={len(ok)}); picks {pick}: minus stage result {diffs}")
         best = {k: names[min(ok, key=lambda i: scores[names[i]][k].mean())] for k in keys}
         print(f"  best on the metrics: {best}")
-        print("  candidate | teacher | data sliced W2 | data FD | " + " | ".join(keys))
+        print("  candidate | " + " | ".join(figures) + " | " + " | ".join(keys))
         for i, n in enumerate(names):
-            print(f"  {n} | {figures['teacher'][i]:.5g} | {figures['data sliced W2'][i]:.5g} | {figures['data FD'][i]:.5g} | "
+            print(f"  {n} | " + " | ".join(f"{values[i]:.5g}" for values in figures.values()) + " | "
                   + " | ".join(f"{scores[n][k].mean():.5g}" for k in keys), flush=True)
 
 
