@@ -14,20 +14,22 @@ with as many fixed x0 draws in two ways that rank schedules differently where th
   pixel FD, +0.98 to +1.00), on at most FRECHET_DIMS fixed random directions so that its cost
   stays bounded for latents (on the UNet the ranking of 10 schedules was the same as in all 768).
 A schedule's score is the sum of both, each over the best of the schedules judged together
-(sliced W2 / best + sqrt(FD) / best sqrt(FD) - 2, so 0 is "best on both"): it never picks a
-schedule only one of the two likes.
+(sliced W2 / best + sqrt(FD) / best sqrt(FD) - 2, so 0 is "best on both"): a schedule far behind
+on either distance cannot win on the other alone.
 
-With SAMPLES samples the figure is noisy next to the teacher's paired figure (on the
-exact toy denoiser it picked schedules worse on held-out data than the race's). So a schedule
-replaces the race's choice only when it is clearly closer: in at least CONFIDENCE of RESAMPLES
-paired bootstrap resamples (the same noise rows for both schedules, data rows drawn again).
+With SAMPLES samples the figure is noisy next to the teacher's paired figure (on the exact toy
+denoiser it picked schedules worse on held-out data than the race's). So a schedule replaces the
+race's choice only when it is clearly closer: in at least CONFIDENCE of RESAMPLES paired bootstrap
+resamples (the same noise rows for both schedules, data rows drawn again). Samples are kept only
+as their projections (256 + at most 128 numbers per sample), so image latents stay small.
 """
 import math
 
 import numpy as np
 
-SAMPLES = 512          # fresh samples per schedule (and x0 draws): 256 misjudged toy euler_ancestral at
-                       # 4 steps in 2 of 8 seeds, 512 and 1024 in none (docs/BENCHMARKS.md)
+SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured when the check was sliced W2 of
+                       # the refinement alone: 256 misjudged toy euler_ancestral at 4 steps in 2 of 8 seeds,
+                       # 512 and 1024 in none (docs/BENCHMARKS.md)
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
@@ -48,51 +50,57 @@ class DataCheck:
     fixed for the run so that schedules are compared on the same noise and data.
     x0_draw: f(n, generator) -> x0 or (x0, cond); the samples get the conditioning of the draws."""
 
-    def __init__(self, denoiser, solver, x0_draw, samples, seed, sigma_range, shape, device, bar=None):
+    def __init__(self, denoiser, solver, x0_draw, count, seed, sigma_range, shape, device, bar=None):
         import torch
 
+        from .metrics import sliced_directions
         from .samplers import initial_noise
 
-        draw = x0_draw(samples, torch.Generator().manual_seed(seed))
+        draw = x0_draw(count, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
-        self.data = data.double().flatten(1).cpu().numpy()
-        self.directions = frechet_directions(self.data.shape[1])
-        self.to_data = self.references()
+        data = data.double().flatten(1).cpu().numpy()
+        self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
+        self.data = self.project(data)
+        self.all_data = self.references()
         self.cond = None if not cond else {k: v.to(device) for k, v in cond.items()}
         self.noise = initial_noise(shape, len(data), sigma_range[1], seed * 1009 + 1008).to(device)
         self.denoiser, self.solver, self.seed, self.sigma_range = denoiser, solver, seed, sigma_range
         self.evaluations = 0
         self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
-        self._samples = {}
+        self._projected = {}
+
+    def project(self, matrix):
+        """(projections for sliced W2, coordinates for the Frechet distance) of rows of samples."""
+        sliced, frechet = self.directions
+        return matrix @ sliced, matrix if frechet is None else matrix @ frechet
 
     def samples(self, sigmas):
-        """The solver's samples of `sigmas` as a float64 matrix (cached), None where not finite."""
+        """The solver's samples of `sigmas`, projected (cached); None where not finite."""
         from .samplers import run_sampler
 
         key = np.asarray(sigmas, dtype=np.float64).tobytes()
-        if key not in self._samples:
+        if key not in self._projected:
             out, calls = run_sampler(self.denoiser, self.solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
             self.evaluations += calls * len(self.noise)
             if self.bar is not None:
                 self.bar.update(calls * len(self.noise))
             out = out.double().flatten(1).cpu().numpy()
-            self._samples[key] = out if np.all(np.isfinite(out)) else None
-        return self._samples[key]
+            self._projected[key] = self.project(out) if np.all(np.isfinite(out)) else None
+        return self._projected[key]
 
-    def references(self, data_rows=None):
-        """What `distances` compares with: the x0 draws (the rows `data_rows` of them)."""
+    def references(self, rows=None):
+        """What `distances` compares with: the x0 draws (the rows `rows` of them)."""
         from .metrics import FrechetReference, SlicedReference
 
-        data = self.data if data_rows is None else self.data[data_rows]
-        return SlicedReference(data), FrechetReference(self.project(data))
+        sliced, frechet = self.data if rows is None else (self.data[0][rows], self.data[1][rows])
+        return SlicedReference(sliced, projected=True), FrechetReference(frechet)
 
-    def project(self, matrix):
-        return matrix if self.directions is None else matrix @ self.directions
-
-    def distances(self, samples, references=None):
-        """(sliced W2, Frechet distance) of samples to the x0 draws (default: all of them)."""
-        sliced, frechet = references or self.to_data
-        return sliced.distance(samples), frechet.distance(self.project(samples))
+    def distances(self, projected, references=None, rows=None):
+        """(sliced W2, Frechet distance) of projected samples (rows of them) to the x0 draws
+        (default: all of them)."""
+        sliced, frechet = references or self.all_data
+        mine = projected if rows is None else (projected[0][rows], projected[1][rows])
+        return sliced.distance(mine[0]), frechet.distance(mine[1])
 
     def judge(self, pool):
         """A Judgement of the schedules in `pool` (name -> sampling sigmas)."""
@@ -104,20 +112,19 @@ class Judgement:
 
     def __init__(self, check, pool):
         self.check = check
-        self.samples = {name: check.samples(sigmas) for name, sigmas in pool.items()}
-        raw = {name: check.distances(s) for name, s in self.samples.items() if s is not None}
-        self.distances = raw
-        if raw:
-            self.scale = (max(min(d[0] for d in raw.values()), 1e-300),
-                          max(min(math.sqrt(d[1]) for d in raw.values()), 1e-300))
-        self.scores = {name: self.score(*raw[name]) if name in raw else math.inf for name in pool}
+        self.projected = {name: check.samples(sigmas) for name, sigmas in pool.items()}
+        self.distances = {name: check.distances(p) for name, p in self.projected.items() if p is not None}
+        if self.distances:
+            self.scale = (max(min(d[0] for d in self.distances.values()), 1e-300),
+                          max(min(math.sqrt(d[1]) for d in self.distances.values()), 1e-300))
+        self.scores = {name: self.score(*self.distances[name]) if name in self.distances else math.inf for name in pool}
 
     def score(self, sliced, frechet):
         return sliced / self.scale[0] + math.sqrt(frechet) / self.scale[1] - 2
 
     @property
     def best(self):
-        return min(self.scores, key=lambda name: (self.scores[name], list(self.scores).index(name)))
+        return min(self.scores, key=self.scores.get)
 
     def clearly_closer(self, name, other):
         """Whether `name`'s samples are closer to the data than `other`'s in at least CONFIDENCE of
@@ -127,12 +134,12 @@ class Judgement:
         if not math.isfinite(self.scores[other]):
             return True
         rng = np.random.default_rng(self.check.seed)
-        n, m = len(self.samples[name]), len(self.check.data)
+        n, m = len(self.check.noise), len(self.check.data[0])
         closer = 0
         for _ in range(RESAMPLES):
             rows, references = rng.integers(n, size=n), self.check.references(rng.integers(m, size=m))
-            mine = self.score(*self.check.distances(self.samples[name][rows], references))
-            theirs = self.score(*self.check.distances(self.samples[other][rows], references))
+            mine = self.score(*self.check.distances(self.projected[name], references, rows))
+            theirs = self.score(*self.check.distances(self.projected[other], references, rows))
             closer += mine < theirs
         return closer >= CONFIDENCE * RESAMPLES
 

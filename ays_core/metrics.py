@@ -69,15 +69,21 @@ def sliced_wasserstein(samples1, samples2, projections=256, seed=0):
     return SlicedReference(samples2, projections, seed).distance(samples1)
 
 
+def sliced_directions(dims, projections=256, seed=0):
+    """The unit directions (dims x projections) sliced W2 projects on."""
+    directions = np.random.default_rng(seed).standard_normal((dims, projections))
+    return directions / np.linalg.norm(directions, axis=0, keepdims=True)
+
+
 class SlicedReference:
     """Sliced W2 of sample sets to one fixed set, whose projected quantiles are computed once per
-    set size (sorting the reference's projections dominates the cost)."""
+    set size (sorting the reference's projections dominates the cost). `projected` = True: both
+    the set and the samples come already projected on the same directions."""
 
-    def __init__(self, data, projections=256, seed=0):
+    def __init__(self, data, projections=256, seed=0, projected=False):
         data = _as_matrix(data)
-        directions = np.random.default_rng(seed).standard_normal((data.shape[1], projections))
-        self.directions = directions / np.linalg.norm(directions, axis=0, keepdims=True)
-        self.projected = data @ self.directions
+        self.directions = None if projected else sliced_directions(data.shape[1], projections, seed)
+        self.projected = data if projected else data @ self.directions
         self._quantiles = {}  # number of levels -> the reference's quantiles at them
 
     def distance(self, samples):
@@ -86,7 +92,7 @@ class SlicedReference:
         levels = (np.arange(count) + 0.5) / count
         if count not in self._quantiles:
             self._quantiles[count] = _quantiles(self.projected, levels)
-        qa = _quantiles(a @ self.directions, levels)
+        qa = _quantiles(a if self.directions is None else a @ self.directions, levels)
         return float(np.sqrt(np.mean((qa - self._quantiles[count]) ** 2)))
 
 

@@ -180,9 +180,9 @@ def schedule_document(denoiser, settings, result, schedule_id, provenance=None):
     recorded.update(best_iteration=result.best_iteration, klub=result.klub, denoiser_evaluations=result.evaluations)
     tuned = result.tuned or {}
     if tuned:
-        recorded["step_schedules"] = {  # states of runs before "provenance" was recorded lack it
-            n: t.get("provenance") or f"{t['start']}, " + (f"{t['moves']} refinement moves" if t["moves"] else "unchanged")
-            for n, t in tuned.items()}
+        from .refine import provenance_of
+
+        recorded["step_schedules"] = {n: provenance_of(t) for n, t in tuned.items()}
     model_name = recorded.get("model_spec", info.get("family", schedule_id))
     return new_schedule_doc(schedule_id, result.sigmas, family=info.get("family", schedule_id),
                             prediction=info.get("prediction", "eps"), source="optimized", solver=settings.solver,

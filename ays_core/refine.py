@@ -255,6 +255,7 @@ class StepResult:
     evaluations: int
     chosen: str = None     # the result: start, REFINED_LABEL, or a candidate the data clearly preferred
     data: dict = None      # {label: data score} of the schedules judged on the data, when x0 are data
+    replaced: str = None   # what that candidate replaced (start or REFINED_LABEL)
 
     def __post_init__(self):
         if self.chosen is None:
@@ -272,10 +273,11 @@ class StepResult:
 
     def describe(self):
         figure = f"figure {self.figure:.4g}"
-        if self.chosen not in (self.start, REFINED_LABEL):
-            return (f"{self.steps} steps: {self.start} won the selection (figure {self.start_figure:.4g}), but the "
-                    f"samples of {self.chosen} lie clearly closer to the data (data score {self.data[self.chosen]:.3g} "
-                    f"against {self.data[self.start]:.3g}; 0 = closest on both distances), so it is the result "
+        if self.replaced is not None:
+            moved = f" and refinement moved it {self.moves} times" if self.replaced == REFINED_LABEL else ""
+            return (f"{self.steps} steps: {self.start} won the selection (figure {self.start_figure:.4g}){moved}, but "
+                    f"the samples of {self.chosen} lie clearly closer to the data (data score {self.data[self.chosen]:.3g} "
+                    f"against {self.data[self.replaced]:.3g}; 0 = closest on both distances), so it is the result "
                     f"(this is {kind_of(self.chosen)}; {figure})")
         if self.moves == 0:
             return (f"{self.steps} steps: {self.start} won the selection and refinement kept it unchanged "
@@ -294,9 +296,19 @@ class StepResult:
         """What a schedule file records of this step count."""
         if self.refined:
             return f"{self.start}, {self.moves} refinement moves"
-        if self.chosen != self.start:
-            return f"{self.chosen}, closer to the data than {self.start}"
+        if self.replaced is not None:
+            replaced = self.start if self.replaced == self.start else f"the refinement of {self.start}"
+            return f"{self.chosen}, closer to the data than {replaced}"
         return f"{self.start}, unchanged"
+
+
+def provenance_of(tuned):
+    """What a schedule file records of one step count's result (a SolverStage dict); states saved
+    before the data figure lack "provenance" (and before the data check, "refined")."""
+    if tuned.get("provenance"):
+        return tuned["provenance"]
+    return f"{tuned['start']}, " + (f"{tuned['moves']} refinement moves" if tuned.get("refined", tuned["moves"] > 0)
+                                    else "unchanged")
 
 
 def kind_of(label):
@@ -314,8 +326,7 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None):
     result = StepResult(steps, refined, won.name, float(figure.errors(won.sigmas, figure.chunks).mean()), 0.0,
                         passes, moves, 0)
     checked = 0
-    pool = {name: candidates[name] for name, (error, _) in won.figures.items()
-            if error <= PLAUSIBLE * won.figures[won.name][0]}
+    pool = {name: candidates[name] for name, (error, _) in won.figures.items() if error <= PLAUSIBLE * won.figure}
     if moves:
         pool[REFINED_LABEL] = refined
     if data_check is not None and len(pool) > 1:  # a pool of one has nothing to choose
@@ -325,7 +336,7 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None):
         if moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:
             result.chosen = won.name
         if judged.best != result.chosen and judged.clearly_closer(judged.best, result.chosen):
-            result.chosen = judged.best
+            result.replaced, result.chosen = result.chosen, judged.best
         checked = data_check.evaluations - checked
     result.sigmas = refined if result.refined else np.asarray(candidates[result.chosen])
     result.figure = float(figure.errors(result.sigmas, figure.chunks).mean())

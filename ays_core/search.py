@@ -210,6 +210,8 @@ def _check_tuned(tuned):
     for count, result in tuned.items():
         if not isinstance(result, dict) or not isinstance(result["start"], str) or not isinstance(result["summary"], str):
             raise ValueError("a tuned schedule is malformed")
+        if not all(isinstance(result.get(key, ""), str) for key in ("chosen", "provenance")):  # older states lack them
+            raise ValueError("a tuned schedule is malformed")
         _count_of(result["moves"], "tuned moves")
         sigmas = _numbers(result["sigmas"], "a tuned schedule")
         if sigmas.shape != (int(count) + 1,) or not np.all(np.isfinite(sigmas)):

@@ -99,7 +99,8 @@ def main():
             continue
         candidates, figure, check, result = seen[steps]
         pool = dict(candidates)
-        pool["stage result"] = result.sigmas
+        if not any(np.array_equal(result.sigmas, sigmas) for sigmas in candidates.values()):
+            pool["stage result"] = result.sigmas  # the refined schedule (else it is one of the candidates)
         names = list(pool)
         if check is None:
             print(f"\n== {steps} steps: the run had no data check (its x0 are the model's own draws)")
@@ -111,17 +112,17 @@ def main():
                    "data score": [judged.scores[n] for n in names]}
         scores = {n: metrics(pool[n]) for n in names}
         ok = [i for i, n in enumerate(names) if all(np.all(np.isfinite(scores[n][k])) for k in keys)]
-        print(f"\n== {steps} steps: {len(names) - 1} candidates; stage picked {result.start}"
-              f"{' (refined)' if result.refined else ''}", flush=True)
+        ours = next((n for n in names if np.array_equal(pool[n], result.sigmas)), "stage result")
+        print(f"\n== {steps} steps: {len(candidates)} candidates; the stage's result: {result.provenance()}", flush=True)
         for label, values in figures.items():
             cells = []
             for k in keys:
                 rho = spearmanr([values[i] for i in ok], [scores[names[i]][k].mean() for i in ok]).statistic
                 cells.append(f"{k} {rho:+.2f}")
             pick = names[min(ok, key=lambda i: values[i])]
-            diffs = ", ".join("{} {:+.4g} ± {:.2g}".format(k, *mean_and_interval(scores[pick][k] - scores["stage result"][k]))
+            diffs = ", ".join("{} {:+.4g} ± {:.2g}".format(k, *mean_and_interval(scores[pick][k] - scores[ours][k]))
                               for k in keys)
-            print(f"  {label:15s} Spearman with {', '.join(cells)} (n={len(ok)}); picks {pick}: minus stage result {diffs}")
+            print(f"  {label:15s} Spearman with {', '.join(cells)} (n={len(ok)}); picks {pick}: minus the stage's ({ours}) {diffs}")
         best = {k: names[min(ok, key=lambda i: scores[names[i]][k].mean())] for k in keys}
         print(f"  best on the metrics: {best}")
         print("  candidate | " + " | ".join(figures) + " | " + " | ".join(keys))

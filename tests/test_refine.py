@@ -219,6 +219,41 @@ def test_a_candidate_clearly_closer_to_the_data_replaces_the_race_winner(margin,
         assert result.provenance() == "karras, unchanged"
 
 
+def test_a_clearly_closer_candidate_replaces_the_winner_after_an_undone_refinement():
+    start, teacher_optimum = sampling(80, 3, 1, 0.3, 0.01), sampling(80, 12, 2.5, 0.4, 0.05)
+    data_like = sampling(80, 2.5, 0.8, 0.25, 0.008)  # behind the winner (figure 1.2 vs 1.0), where the data are
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(data_like)
+    result = refine.tune_steps(figure, 4, {"karras": start, "beta": data_like}, SIGMA_MIN, check)
+    assert result.start == "karras" and result.moves > 0
+    # the refinement went toward the teacher; karras is nearer the data than the refined schedule, and
+    # beta is nearer still: it replaces the refinement's choice (karras) and says so
+    assert result.chosen == "beta" and result.replaced == "karras" and np.array_equal(result.sigmas, data_like)
+    assert result.provenance() == "beta, closer to the data than karras"
+    words = result.describe()
+    assert "refinement moved it" not in words and "beta lie clearly closer" in words
+
+
+def test_a_candidate_replacing_the_refined_schedule_names_the_refinement():
+    winner = sampling(80, 12, 2.5, 0.4, 0.05)
+    result = refine.StepResult(4, winner, "karras", 0.1, 0.2, 2, 3, 100, chosen="beta",
+                               data={"karras": 0.5, refine.REFINED_LABEL: 0.3, "beta": 0.0}, replaced=refine.REFINED_LABEL)
+    assert result.provenance() == "beta, closer to the data than the refinement of karras"
+    assert "refinement moved it 3 times" in result.describe() and "against 0.3" in result.describe()
+    assert not result.refined and result.hand_made
+
+
+@pytest.mark.parametrize("tuned, words", [
+    ({"start": "karras", "moves": 0, "provenance": "beta, closer to the data than karras"},
+     "beta, closer to the data than karras"),
+    ({"start": "karras", "moves": 3, "refined": False}, "karras, unchanged"),  # a state saved before "provenance"
+    ({"start": "karras", "moves": 3, "refined": True}, "karras, 3 refinement moves"),
+    ({"start": "karras", "moves": 3}, "karras, 3 refinement moves"),  # ... and before "refined"
+])
+def test_the_schedule_file_records_what_each_step_count_became(tuned, words):
+    assert refine.provenance_of(tuned) == words
+
+
 def gaussian_check(samples=1024, d=4, seed=0):
     from ays_core.data_figure import DataCheck
     from ays_core.models.toy import GaussianToy
@@ -250,10 +285,10 @@ def test_the_frechet_distance_of_many_coordinates_is_taken_on_a_fixed_projection
 
     d, a, c = 300, 0.3, 0.5
     _, check = gaussian_check(16384, d)  # enough draws that the estimate's bias (~ k^2 / n) is small
-    assert check.directions.shape == (d, data_figure.FRECHET_DIMS)
+    assert check.directions[1].shape == (d, data_figure.FRECHET_DIMS)
     narrow = np.random.default_rng(1).standard_normal((16384, d)) * a
     # an orthonormal projection of isotropic Gaussians: FD = k (a - c)^2 on k directions
-    assert check.distances(narrow)[1] == pytest.approx(data_figure.FRECHET_DIMS * (a - c) ** 2, rel=0.05)
+    assert check.distances(check.project(narrow))[1] == pytest.approx(data_figure.FRECHET_DIMS * (a - c) ** 2, rel=0.05)
 
 
 def test_the_data_figure_prefers_a_schedule_only_when_its_samples_are_clearly_closer():

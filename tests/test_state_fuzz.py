@@ -146,3 +146,13 @@ def test_forged_states_are_one_line_or_resume(saved_state, data):
     paths = [p for p in _paths(state) if p and p[0] != "config"]  # another config is its own message
     path = data.draw(st.sampled_from(paths))
     assert_one_line_or_resumed(*resume_from(forged(_replace(state, path, data.draw(GARBAGE)))))
+
+
+@pytest.mark.parametrize("words", [{"provenance": 5}, {"chosen": ["karras"]}, {"start": None}])
+def test_forged_tuned_words_are_one_line(saved_state, words):
+    """A tuned result's words end up in the schedule file's provenance: only text is accepted."""
+    state = json.loads(saved_state)
+    tuned = {"sigmas": [80.0, 10.0, 1.0, 0.1, 0.0], "start": "karras", "summary": "4 steps: ...", "moves": 0}
+    state["tuned"] = {"4": {**tuned, **words}}
+    code, err = resume_from(forged(state))
+    assert code == 2 and err.startswith("ays: error: corrupt resume state") and err.count("\n") == 1, err
