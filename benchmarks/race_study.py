@@ -52,21 +52,27 @@ def recorded_stage(refine, argv):
     return seen
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def study_parser(description):
+    """The options both studies share."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="patches")
     parser.add_argument("--solver", default="dpmpp_2m")
     parser.add_argument("--nfe", default="6,8,10")
     parser.add_argument("--eval-samples", type=int, default=None, help="default: 256 for patches, else 1000")
     parser.add_argument("--eval-seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3100, help="first evaluation seed")
-    args = parser.parse_args()
+    return parser
+
+
+def recorded_run(args):
+    """`ays optimize` for the study's model and solver (seed 0), with what the stage did per step
+    count, the model, and the bench's scorer: a SimpleNamespace."""
+    import types
 
     import torch
-    from scipy.stats import spearmanr
 
     from ays_core import refine
-    from ays_core.bench import initial_noise, mean_and_interval, run_sampler, schedule_sigmas, scorer_for
+    from ays_core.bench import scorer_for
     from ays_core.models import load_denoiser
 
     torch.set_num_threads(2)
@@ -76,11 +82,25 @@ def main():
                                        "--steps", str(max(nfes)), "--seed", "0", "--no-progress",
                                        "--out", os.path.join(folder, "AYS.json")])
     model = load_denoiser(MODELS[args.model])
-    lo, hi = float(model.sigma_min), float(model.sigma_max)
     samples = args.eval_samples or (256 if args.model == "patches" else 1000)
     scorer = scorer_for(model, samples, args.seed)
-    keys = [m.key for m in scorer.metrics if m.key != "ref_dist"]
-    shape = tuple(next(iter(seen.values()))[1].teacher.chunks[0][0].shape[1:])
+    return types.SimpleNamespace(
+        seen=seen, nfes=nfes, model=model, sigma_range=(float(model.sigma_min), float(model.sigma_max)),
+        samples=samples, scorer=scorer, keys=[m.key for m in scorer.metrics if m.key != "ref_dist"],
+        shape=tuple(next(iter(seen.values()))[1].teacher.chunks[0][0].shape[1:]))
+
+
+def main():
+    args = study_parser(__doc__).parse_args()
+
+    from scipy.stats import spearmanr
+
+    from ays_core.bench import initial_noise, mean_and_interval, run_sampler, schedule_sigmas
+
+    run = recorded_run(args)
+    seen, nfes, model, scorer, keys, shape, samples = (run.seen, run.nfes, run.model, run.scorer, run.keys, run.shape,
+                                                       run.samples)
+    lo, hi = run.sigma_range
     evals = []
     for s in range(args.eval_seeds):
         seed = args.seed + s
