@@ -192,8 +192,12 @@ def _coerce(key, value, kind, nullable):
     if kind is float and type(value) is int:
         value = float(value)
     if type(value) is not kind:
-        raise SettingError(lambda n: f"setting {n} must be a {kind.__name__}, got {value!r}", key)
+        words = KIND_WORDS.get(kind, f"a {kind.__name__}")
+        raise SettingError(lambda n: f"setting {n} must be {words}, got {value!r}", key)
     return value
+
+
+KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}  # for messages
 
 
 def _check(name, check, value):

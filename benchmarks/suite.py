@@ -98,13 +98,20 @@ def bench_one(model_name, sampler, settings, out):
     return os.path.join(folder, "bench", "results.json")
 
 
-def timing_line(results_path):
-    """'optimize 41 s, bench 11.6 min' from the cell's timing.json, or '' when it has none."""
+def cell_timing(results_path):
+    """The cell's timing.json ({"optimize_s": ..., "bench_s": ...}), or {} when it has none."""
     path = os.path.join(os.path.dirname(os.path.dirname(results_path)), "timing.json")
     if not os.path.isfile(path):
-        return ""
+        return {}
     with open(path, encoding="utf-8") as handle:
-        timing = json.load(handle)
+        return json.load(handle)
+
+
+def timing_line(results_path):
+    """'optimize 41 s, bench 11.6 min' from the cell's timing.json, or '' when it has none."""
+    timing = cell_timing(results_path)
+    if not timing:
+        return ""
     return ", ".join(f"{part} {duration(timing[part + '_s'])}" for part in ("optimize", "bench"))
 
 
@@ -209,7 +216,7 @@ def main():
         parser.error(f"unknown models: {', '.join(sorted(unknown))}")
     os.chdir(REPO)  # the model paths are relative to the repository
     start = time.process_time(), time.time()
-    sections = []
+    sections, cells = [], []
     for model_name in models:
         if args.render_only:  # only what was run: a (model, sampler) without results is left out
             paths = [os.path.join(args.out, model_name, sampler, "bench", "results.json") for sampler in settings.samplers]
@@ -218,12 +225,16 @@ def main():
             paths = [bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
         if paths:
             sections.append(model_section(model_name, paths))
+            cells += paths
     cpu, wall = time.process_time() - start[0], time.time() - start[1]
+    if args.render_only:  # the run's own time is gone; its cells' times are not
+        spent = sum(sum(cell_timing(path).values()) for path in cells)
+        took = f"; its cells took {spent / 60:.0f} min wall (their timing.json)" if spent else ""
+    else:
+        took = f"; {wall / 60:.0f} min wall, {cpu / 60:.0f} min CPU in this process"
     header = (f"Command: `.venv/bin/python benchmarks/suite.py{' --quick' if args.quick else ''}"
               f"{'' if args.models == ','.join(MODELS) else ' --models ' + args.models}"
-              f"{' --samplers ' + args.samplers if args.samplers else ''}`"
-              + ("" if args.render_only else f"; {wall / 60:.0f} min wall, {cpu / 60:.0f} min CPU in this process")
-              + ".\n")
+              f"{' --samplers ' + args.samplers if args.samplers else ''}`{took}.\n")
     text = header + "\n" + "\n".join(sections)
     print("\n" + text)
     docs = docs_target(args)

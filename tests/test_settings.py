@@ -34,8 +34,8 @@ def test_a_tab_request_is_the_webui_defaults_plus_what_it_sets():
 
 
 @pytest.mark.parametrize("values,message", [
-    ({"steps": "10"}, "setting steps must be a int"), ({"early_stop": 1}, "early_stop must be a bool"),
-    ({"sigma_min": "0.1"}, "sigma_min must be a float"), ({"steps": 1}, "steps must be a whole number between 2"),
+    ({"steps": "10"}, "setting steps must be a whole number, got '10'"), ({"early_stop": 1}, "early_stop must be true or false"),
+    ({"sigma_min": "0.1"}, "sigma_min must be a number"), ({"steps": 1}, "steps must be a whole number between 2"),
     ({"refine": 10}, "refine"), ({"steps": 300, "refine": 2}, "more than 1000 steps"),
     ({"mode": "slow"}, "mode must be one of"), ({"start": "karras"}, "start must be one of"),
     ({"solver": "nope"}, "unknown sampler"), ({"cfg_scale": 31.0}, "CFG scale"), ({"sigma_max": -1.0}, "positive"),

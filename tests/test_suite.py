@@ -61,3 +61,12 @@ def test_only_the_whole_suite_rewrites_the_docs_by_default(suite):
     assert target() == os.path.join(REPO, "docs", "BENCHMARKS.md")
     assert target("--quick") is None and target("--models", "toy") is None and target("--samplers", "euler") is None
     assert target("--quick", "--docs", "x.md") == "x.md" and target("--no-docs") is None
+
+
+def test_a_cells_timing_is_read_back_for_the_render_only_header(suite, tmp_path):
+    results = tmp_path / "toy" / "euler" / "bench" / "results.json"
+    results.parent.mkdir(parents=True)
+    assert suite.cell_timing(str(results)) == {} and suite.timing_line(str(results)) == ""
+    (tmp_path / "toy" / "euler" / "timing.json").write_text('{"optimize_s": 30.0, "bench_s": 150.0}')
+    assert sum(suite.cell_timing(str(results)).values()) == 180.0
+    assert suite.timing_line(str(results)) == "optimize 30 s, bench 2.5 min"
