@@ -51,6 +51,7 @@ def data_search(sigmas, score, sigma_min, passes=4):
 def main():
     parser = study_parser(__doc__)
     parser.add_argument("--check-seed", type=int, default=77, help="seed of the fresh data check")
+    parser.add_argument("--passes", type=int, default=4, help="most passes of the search (the stage's refinement: 4)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine
@@ -75,7 +76,7 @@ def main():
             projected = check.samples(sigmas)
             return np.inf if projected is None else judged.score(*check.distances(projected))
 
-        searched, moves = data_search(result.sigmas, score, lo)
+        searched, moves = data_search(result.sigmas, score, lo, args.passes)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")
