@@ -294,12 +294,15 @@ class StepResult:
 
     def provenance(self):
         """What a schedule file records of this step count."""
-        if self.refined:
-            return f"{self.start}, {self.moves} refinement moves"
         if self.replaced is not None:
             replaced = self.start if self.replaced == self.start else f"the refinement of {self.start}"
             return f"{self.chosen}, closer to the data than {replaced}"
-        return f"{self.start}, unchanged"
+        return kept_words(self.start, self.moves, self.refined)
+
+
+def kept_words(start, moves, refined):
+    """The provenance of a race winner kept, refined or not."""
+    return f"{start}, {moves} refinement moves" if refined else f"{start}, unchanged"
 
 
 def provenance_of(tuned):
@@ -307,8 +310,7 @@ def provenance_of(tuned):
     before the data figure lack "provenance" (and before the data check, "refined")."""
     if tuned.get("provenance"):
         return tuned["provenance"]
-    return f"{tuned['start']}, " + (f"{tuned['moves']} refinement moves" if tuned.get("refined", tuned["moves"] > 0)
-                                    else "unchanged")
+    return kept_words(tuned["start"], tuned["moves"], tuned.get("refined", tuned["moves"] > 0))
 
 
 def kind_of(label):

@@ -208,9 +208,9 @@ def _check_tuned(tuned):
     if not isinstance(tuned, dict):
         raise ValueError("tuned must be an object")
     for count, result in tuned.items():
-        if not isinstance(result, dict) or not isinstance(result["start"], str) or not isinstance(result["summary"], str):
-            raise ValueError("a tuned schedule is malformed")
-        if not all(isinstance(result.get(key, ""), str) for key in ("chosen", "provenance")):  # older states lack them
+        # words: start and summary always; chosen and provenance since the data figure (older states lack them)
+        if not isinstance(result, dict) or not all(isinstance(result[key], str) for key in ("start", "summary")) \
+                or not all(isinstance(result.get(key, ""), str) for key in ("chosen", "provenance")):
             raise ValueError("a tuned schedule is malformed")
         _count_of(result["moves"], "tuned moves")
         sigmas = _numbers(result["sigmas"], "a tuned schedule")

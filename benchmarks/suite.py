@@ -48,7 +48,7 @@ class SuiteSettings:
     oracle_samples: int = 512    # per oracle evaluation (the toy and digits)
     # The photo-patch UNet costs ~15x the digits MLP per sample, twice that with a Brownian path
     # (stochastic solvers): fewer samples keep the whole suite inside its 45-minute budget on 2
-    # cores (32 min measured; docs/BENCHMARKS.md has the timings).
+    # cores (38 min measured; docs/BENCHMARKS.md has the timings).
     image_samples: int = 256
     image_oracle_samples: int = 256
     seeds: int = 5
