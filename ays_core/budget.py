@@ -103,6 +103,7 @@ def _count_solver_stage(count, settings, data_free):
     """Fast mode with early stopping: the KLUB descents are free (the path table); then the
     teacher (none for deterministic solvers on data-free draws) and the race and refinement."""
     from . import data_figure, refine
+    from .samplers import sampler_nfe
     from .starts import START_BASELINES
 
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=data_free)
@@ -113,8 +114,11 @@ def _count_solver_stage(count, settings, data_free):
     candidates = refine.candidate_count(descents)
     fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
                                               candidates, settings.teacher_samples)
-    if not data_free:  # x0 are data: candidates are judged on them too (ays_core/data_figure.py)
-        most += data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates)
+    if not data_free:  # x0 are data: candidates are judged and searched on them too (ays_core/data_figure.py)
+        count.fixed["converged samples for the data check"] = data_figure.SAMPLES * sampler_nfe(
+            refine.TEACHER_SOLVER, settings.reference_steps)
+        data_fewest, data_most = data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates)
+        fewest, most = fewest + data_fewest, most + data_most
     fixed = sum(count.fixed.values())
     count.low, count.high = fixed + fewest, fixed + most
     return count

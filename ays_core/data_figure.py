@@ -22,6 +22,9 @@ denoiser it picked schedules worse on held-out data than the race's). So a sched
 race's choice only when it is clearly closer: in at least CONFIDENCE of RESAMPLES paired bootstrap
 resamples (the same noise rows for both schedules, data rows drawn again). Samples are kept only
 as their projections (256 + at most 128 numbers per sample), so image latents stay small.
+
+A schedule searched on this figure (refine.tune_steps) is chosen on the same samples that judge
+it, so it is confirmed on a fresh check (`confirm`): other noise and other x0 draws.
 """
 import math
 
@@ -33,6 +36,11 @@ SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured whe
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
+CONVERGED_MARGIN = 0.5  # no search where the converged solution is this far ahead (25% closer on each distance):
+                       # on the exact toy it was 4x closer than the choice (score 2 to 5) and the search lost
+                       # NLL; on the photo-patch UNet it was as far as the choice (docs/BENCHMARKS.md)
+SEARCH_PASSES = 2      # most passes of the search on this figure: on the UNet 2 kept most of 4's gain at half
+                       # the cost (docs/BENCHMARKS.md, benchmarks/data_search_study.py)
 
 
 def frechet_directions(dims, seed=0):
@@ -59,29 +67,38 @@ class DataCheck:
         draw = x0_draw(count, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
         data = data.double().flatten(1).cpu().numpy()
+        self.options = (denoiser, solver, x0_draw, count, sigma_range, shape, device, bar)
+        self.fresh = None  # the confirming check, made when first needed
         self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
         self.data = self.project(data)
         self.all_data = self.references()
         self.cond = None if not cond else {k: v.to(device) for k, v in cond.items()}
         self.noise = initial_noise(shape, len(data), sigma_range[1], seed * 1009 + 1008).to(device)
         self.denoiser, self.solver, self.seed, self.sigma_range = denoiser, solver, seed, sigma_range
-        self.evaluations = 0
+        self._evaluations = 0
         self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
         self._projected = {}
+
+    @property
+    def evaluations(self):
+        """Denoiser evaluations of this check and of its confirming check."""
+        return self._evaluations + (self.fresh.evaluations if self.fresh is not None else 0)
 
     def project(self, matrix):
         """(projections for sliced W2, coordinates for the Frechet distance) of rows of samples."""
         sliced, frechet = self.directions
         return matrix @ sliced, matrix if frechet is None else matrix @ frechet
 
-    def samples(self, sigmas):
-        """The solver's samples of `sigmas`, projected (cached); None where not finite."""
+    def samples(self, sigmas, solver=None):
+        """The samples of `sigmas` by the check's solver (or `solver`), projected (cached); None
+        where not finite."""
         from .samplers import run_sampler
 
-        key = np.asarray(sigmas, dtype=np.float64).tobytes()
+        solver = solver or self.solver
+        key = (np.asarray(sigmas, dtype=np.float64).tobytes(), solver)
         if key not in self._projected:
-            out, calls = run_sampler(self.denoiser, self.solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
-            self.evaluations += calls * len(self.noise)
+            out, calls = run_sampler(self.denoiser, solver, sigmas, self.noise, self.seed, self.sigma_range, self.cond)
+            self._evaluations += calls * len(self.noise)
             if self.bar is not None:
                 self.bar.update(calls * len(self.noise))
             out = out.double().flatten(1).cpu().numpy()
@@ -104,23 +121,53 @@ class DataCheck:
 
     def judge(self, pool):
         """A Judgement of the schedules in `pool` (name -> sampling sigmas)."""
-        return Judgement(self, pool)
+        return Judgement(self, {name: self.samples(sigmas) for name, sigmas in pool.items()})
+
+    def converged_closer(self, sigmas, reference):
+        """Whether the model's converged solution from the same noise (reference: (solver,
+        sampling sigmas) of the teacher's many-step runs, or None) lies far closer to the data than
+        the samples of `sigmas`: their score beside it at least CONVERGED_MARGIN."""
+        if reference is None or reference[1] is None:
+            return False
+        solver, reference_sigmas = reference
+        judged = Judgement(self, {"converged": self.samples(reference_sigmas, solver), "schedule": self.samples(sigmas)})
+        return judged.scores["schedule"] - judged.scores["converged"] >= CONVERGED_MARGIN
+
+    def confirm(self, searched, before):
+        """The Judgement, on a fresh check (other noise, other x0 draws: seeded apart from every
+        other stream of the run), of {"searched": searched, "before": before} (sampling sigmas)."""
+        if self.fresh is None:
+            denoiser, solver, x0_draw, count, sigma_range, shape, device, bar = self.options
+            self.fresh = DataCheck(denoiser, solver, x0_draw, count, confirmation_seed(self.seed), sigma_range, shape,
+                                   device, bar)
+        return self.fresh.judge({"searched": searched, "before": before})
+
+
+def confirmation_seed(seed):
+    """The fresh check's seed: its noise (seed * 1009 + 1008) and draws then differ from the run's own."""
+    return seed * 1009 + 1007
 
 
 class Judgement:
     """The data figure of a pool of schedules, each distance relative to the pool's best."""
 
-    def __init__(self, check, pool):
-        self.check = check
-        self.projected = {name: check.samples(sigmas) for name, sigmas in pool.items()}
+    def __init__(self, check, projected):
+        """projected: {name: projected samples (DataCheck.samples), None where not finite}."""
+        self.check, self.projected = check, projected
         self.distances = {name: check.distances(p) for name, p in self.projected.items() if p is not None}
         if self.distances:
             self.scale = (max(min(d[0] for d in self.distances.values()), 1e-300),
                           max(min(math.sqrt(d[1]) for d in self.distances.values()), 1e-300))
-        self.scores = {name: self.score(*self.distances[name]) if name in self.distances else math.inf for name in pool}
+        self.scores = {name: self.score(*self.distances[name]) if name in self.distances else math.inf
+                       for name in projected}
 
     def score(self, sliced, frechet):
         return sliced / self.scale[0] + math.sqrt(frechet) / self.scale[1] - 2
+
+    def value(self, sigmas):
+        """The score of any schedule on this pool's scale (inf where its samples are not finite)."""
+        projected = self.check.samples(sigmas)
+        return math.inf if projected is None or not self.distances else self.score(*self.check.distances(projected))
 
     @property
     def best(self):
@@ -145,8 +192,15 @@ class Judgement:
 
 
 def evaluations(solver, step_counts, candidates):
-    """Most denoiser evaluations of the data figure: every candidate and the refined schedule, per
-    step count."""
+    """(fewest, most) denoiser evaluations of the data figure per run. Fewest: only the race
+    winner is judged, and each pass of the search settles every point on its first trial. Most:
+    every candidate and the refined schedule are judged, every trial runs (two per point and
+    pass), and the searched schedule and its start are sampled again for the confirmation."""
     from .samplers import sampler_nfe
 
-    return sum((candidates + 1) * SAMPLES * sampler_nfe(solver, steps) for steps in step_counts)
+    fewest = most = 0
+    for steps in step_counts:
+        schedule = SAMPLES * sampler_nfe(solver, steps)
+        fewest += schedule * (1 + SEARCH_PASSES * (steps - 1))
+        most += schedule * (candidates + 1 + SEARCH_PASSES * 2 * (steps - 1) + 2)
+    return fewest, most

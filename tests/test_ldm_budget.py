@@ -86,8 +86,10 @@ def test_the_solver_stage_counts_bracket_what_it_evaluates():
                            step_counts="3", teacher_samples=16)
     count = count_evaluations(settings, plain_data=True)
     # the teacher: 16 samples of DPM++ 2M (the ODE's reference solver) at 20 steps; the GITS-style
-    # candidate: Heun on its 60-step grid (then one Euler step) from the same 16 noise draws
-    assert count.fixed == {"path table": 24 * 64, "teacher": 16 * 20, "GITS-style candidate": 16 * (2 * 60 + 1)}
+    # candidate: Heun on its 60-step grid (then one Euler step) from the same 16 noise draws; the
+    # data check's 512 samples of the converged solution (the teacher's schedule)
+    assert count.fixed == {"path table": 24 * 64, "teacher": 16 * 20, "GITS-style candidate": 16 * (2 * 60 + 1),
+                           "converged samples for the data check": 512 * 20}
     result = optimize(model, settings, progress=False, solver_stage=solver_stage_for(settings))
     done = result.evaluations["klub"] + result.evaluations["validation"]
     assert sorted(result.tuned) == ["3", "4"] and count.low <= done <= count.high

@@ -69,7 +69,9 @@ def test_dry_run_counts_without_loading():
     assert lines[0].startswith("ays optimize toy:gaussian: fast mode, 3 steps refined 1x, 256 samples")
     assert "race and refinement for 2, 3 steps on 8 teacher samples" in lines[0]
     # 48 grid points x 256 samples; the teacher: 8 samples of DPM++ 2M at 100 steps; the GITS-style
-    # candidate: the same 8 draws through Heun on a 60-step grid
-    assert "path table 12,288, teacher 800, GITS-style candidate 968;" in lines[1]
+    # candidate: the same 8 draws through Heun on a 60-step grid; the data check: the converged
+    # solution (the teacher's 100 steps) from its 512 noises
+    assert "path table 12,288, teacher 800, GITS-style candidate 968, converged samples for the data check 51,200;" \
+        in lines[1]
     with pytest.raises(AYSError, match="only for latent diffusion models"):
         pipeline.dry_run("toy:gaussian", QUICK.replace(prompts="a cat"), "cpu")

@@ -53,7 +53,7 @@ def test_coordinate_search_only_goes_down_and_approaches_a_known_optimum():
     figure = ConstructedFigure(target)
     start = sampling(80, 3, 1, 0.3, 0.01)
     start_value = figure.errors(start, 4).mean()
-    result, passes, moves = refine.coordinate_search(start, figure, SIGMA_MIN, max_passes=50)
+    result, passes, moves = refine.coordinate_search(start, refine.on_figure(figure), SIGMA_MIN, max_passes=50)
     final = figure.errors(result, 4).mean()
     offset = np.mean(figure.offsets)
     assert moves > 0 and final < start_value
@@ -162,19 +162,40 @@ def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_anot
 
 class LogDistanceJudge:
     """A data figure with a known answer: a schedule's score is its RMS log-sigma distance to the
-    schedule `data_like`; "clearly closer" means closer by more than `margin`."""
+    schedule `data_like`; "clearly closer" means closer by more than `margin`. Its fresh check
+    (`confirm`) measures the distance to `fresh_like` (default: the same schedule)."""
 
-    def __init__(self, data_like, margin=0.0):
+    def __init__(self, data_like, margin=0.0, fresh_like=None):
         self.target, self.margin = np.log(np.asarray(data_like[:-1])), margin
-        self.evaluations, self.judged = 0, []
+        self.fresh_target = self.target if fresh_like is None else np.log(np.asarray(fresh_like[:-1]))
+        self.judged, self.sampled = [], set()
 
-    def judge(self, pool):
-        self.evaluations += len(pool)
-        self.judged.append(set(pool))
-        scores = {n: float(np.sqrt(np.mean((np.log(np.asarray(s[:-1])) - self.target) ** 2))) for n, s in pool.items()}
+    @property
+    def evaluations(self):  # one per schedule sampled, as the real check's cache counts them
+        return len(self.sampled)
+
+    def distance(self, sigmas, target, fresh=False):
+        self.sampled.add((np.asarray(sigmas).tobytes(), fresh))
+        return float(np.sqrt(np.mean((np.log(np.asarray(sigmas[:-1])) - target) ** 2)))
+
+    def judgement(self, pool, target, fresh=False):
+        scores = {n: self.distance(s, target, fresh) for n, s in pool.items()}
         margin = self.margin
         return types.SimpleNamespace(scores=scores, best=min(scores, key=scores.get),
+                                     value=lambda sigmas: self.distance(sigmas, target, fresh),
                                      clearly_closer=lambda a, b: scores[a] < scores[b] - margin)
+
+    def judge(self, pool):
+        self.judged.append(set(pool))
+        return self.judgement(pool, self.target)
+
+    def confirm(self, searched, before):
+        return self.judgement({"searched": searched, "before": before}, self.fresh_target, fresh=True)
+
+    converged_is_closer = False
+
+    def converged_closer(self, sigmas, reference):
+        return self.converged_is_closer
 
 
 @pytest.mark.parametrize("data_at_start", [True, False])
@@ -191,11 +212,11 @@ def test_a_refinement_is_kept_only_when_its_samples_lie_closer_to_the_data(data_
         assert "kept unchanged" in result.describe() and "karras" in result.describe()
         assert result.provenance() == "karras, unchanged"
     else:
-        assert result.refined and not result.hand_made
+        assert result.refined and not result.hand_made and result.chosen == refine.REFINED_LABEL
         assert result.data[refine.REFINED_LABEL] < result.data["karras"]
         assert result.figure < figure.errors(start, 4).mean()
-        assert result.provenance() == f"karras, {result.moves} refinement moves"
-    assert result.evaluations == figure.evaluations + 2
+        assert result.provenance().startswith(f"karras, {result.moves} refinement moves")
+    assert result.evaluations == figure.evaluations + check.evaluations
 
 
 @pytest.mark.parametrize("margin, replaced", [(0.0, True), (10.0, False)])
@@ -254,6 +275,45 @@ def test_the_schedule_file_records_what_each_step_count_became(tuned, words):
     assert refine.provenance_of(tuned) == words
 
 
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_the_search_on_the_data_moves_toward_the_data_and_is_kept_only_when_fresh_samples_confirm(confirmed):
+    teacher_optimum = sampling(80, 12, 2.5, 0.4, 0.05)
+    data_like = sampling(80, 4, 0.8, 0.1, 0.02)  # not a candidate: only the search can get near it
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(data_like, fresh_like=None if confirmed else teacher_optimum)
+    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check)
+    assert result.start == result.chosen == "karras" and result.moves == 0 and result.data_moves > 0
+    assert result.confirmation["searched"] != result.confirmation["before"]
+
+    def to_data(sigmas):
+        return np.sqrt(np.mean((np.log(sigmas[:-1]) - np.log(data_like[:-1])) ** 2))
+    if confirmed:
+        # the known optimum of the data score is data_like: the search got closer to it than the
+        # start, in at most SEARCH_PASSES passes of halving moves
+        assert result.searched and result.refined and not result.hand_made
+        assert to_data(result.sigmas) < 0.7 * to_data(teacher_optimum)
+        assert result.figure == pytest.approx(figure.errors(result.sigmas, 4).mean())
+        assert result.provenance() == f"karras, unchanged, then {result.data_moves} moves on the data (confirmed)"
+        assert "fresh samples confirmed" in result.describe() and "the result is the searched schedule" in result.describe()
+    else:  # the fresh check's data lie where the teacher's optimum is: the search over-fitted, dropped
+        assert not result.searched and result.hand_made and np.array_equal(result.sigmas, teacher_optimum)
+        assert result.provenance() == "karras, unchanged"
+        assert "did not confirm" in result.describe() and "this is a hand-made schedule" in result.describe()
+    assert result.evaluations == figure.evaluations + check.evaluations
+
+
+def test_the_fresh_check_uses_other_noise_and_other_draws_and_counts_its_samples():
+    from ays_core.data_figure import confirmation_seed
+
+    toy, check = gaussian_check(256)
+    one, two = sampling(SIGMA_MAX, 1.0, SIGMA_MIN), sampling(SIGMA_MAX, 3.0, 0.1, SIGMA_MIN)
+    check.judge({"one": one})
+    fresh = check.confirm(two, one)
+    assert set(fresh.scores) == {"searched", "before"} and check.fresh.seed == confirmation_seed(0)
+    assert not torch.equal(check.fresh.noise, check.noise) and not np.array_equal(check.fresh.data[0], check.data[0])
+    assert check.evaluations == 256 * (3 + 3 + 4)  # one (3 steps) here; one and two (4 steps) on the fresh check
+
+
 def gaussian_check(samples=1024, d=4, seed=0):
     from ays_core.data_figure import DataCheck
     from ays_core.models.toy import GaussianToy
@@ -309,13 +369,18 @@ def test_the_data_check_is_planned_only_when_x0_are_data():
 
     settings = RunSettings(solver="euler", step_counts="4")
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
-    # every candidate and the refined schedule, 512 samples each, at 4 and at 10 steps
+    # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
+    # schedule, both directions of every point but the first in each of the search's 2 passes, and
+    # the confirmation's 2; at least the winner and one trial per point and pass
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
-    extra = (candidates + 1) * 512 * (sampler_nfe("euler", 4) + sampler_nfe("euler", 10))
+    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + 2 * 2 * (n - 1) + 2) for n in (4, 10))
+    fewest = sum(512 * sampler_nfe("euler", n) * (1 + 2 * (n - 1)) for n in (4, 10))
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
     table_and_draws = data_free.fixed["x0 drawn from the model"]
-    assert with_data.high - (data_free.high - table_and_draws) == extra + teacher
-    assert with_data.low - (data_free.low - table_and_draws) == teacher
+    converged = 512 * settings.reference_steps  # the model's converged solution on the check's noise
+    assert with_data.fixed["converged samples for the data check"] == converged
+    assert with_data.high - (data_free.high - table_and_draws) == most + teacher + converged
+    assert with_data.low - (data_free.low - table_and_draws) == fewest + teacher + converged
 
 
 def test_the_data_check_samples_with_the_conditioning_of_its_draws():
