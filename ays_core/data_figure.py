@@ -58,7 +58,8 @@ class DataCheck:
     fixed for the run so that schedules are compared on the same noise and data.
     x0_draw: f(n, generator) -> x0 or (x0, cond); the samples get the conditioning of the draws."""
 
-    def __init__(self, denoiser, solver, x0_draw, count, seed, sigma_range, shape, device, bar=None):
+    def __init__(self, denoiser, solver, x0_draw, count, seed, sigma_range, shape, device, bar=None,
+                 search_passes=SEARCH_PASSES):
         import torch
 
         from .metrics import sliced_directions
@@ -69,6 +70,7 @@ class DataCheck:
         data = data.double().flatten(1).cpu().numpy()
         self.options = (denoiser, solver, x0_draw, count, sigma_range, shape, device, bar)
         self.fresh = None  # the confirming check, made when first needed
+        self.search_passes = search_passes  # most passes of a search on this figure (refine.tune_steps)
         self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
         self.data = self.project(data)
         self.all_data = self.references()
@@ -191,9 +193,10 @@ class Judgement:
         return closer >= CONFIDENCE * RESAMPLES
 
 
-def evaluations(solver, step_counts, candidates):
-    """(fewest, most) denoiser evaluations of the data figure per run. Fewest: only the race
-    winner is judged, and each pass of the search settles every point on its first trial. Most:
+def evaluations(solver, step_counts, candidates, passes=SEARCH_PASSES):
+    """(fewest, most) denoiser evaluations of the data figure per run (`passes`: of the search).
+    Fewest: only the race winner is judged (none when there is no search), and each pass settles
+    every point on its first trial. Most:
     every candidate and the refined schedule are judged, every trial runs (two per point and
     pass), and the searched schedule and its start are sampled again for the confirmation."""
     from .samplers import sampler_nfe
@@ -201,6 +204,6 @@ def evaluations(solver, step_counts, candidates):
     fewest = most = 0
     for steps in step_counts:
         schedule = SAMPLES * sampler_nfe(solver, steps)
-        fewest += schedule * (1 + SEARCH_PASSES * (steps - 1))
-        most += schedule * (candidates + 1 + SEARCH_PASSES * 2 * (steps - 1) + 2)
+        fewest += schedule * (1 + passes * (steps - 1) if passes else 0)
+        most += schedule * (candidates + 1 + passes * 2 * (steps - 1) + (2 if passes else 0))
     return fewest, most

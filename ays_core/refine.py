@@ -267,7 +267,7 @@ class StepResult:
     data_moves: int = 0    # moves the search on the data score kept from the choice
     confirmation: dict = None  # {"searched": score, "before": score} on the fresh check, when it moved
     searched: bool = False     # the fresh check confirmed the searched schedule: it is the result
-    converged_closer: bool = False  # the model's converged solution lies clearly closer to the data: no search
+    converged_closer: bool = False  # the model's converged solution lies far closer to the data: no search
 
     def __post_init__(self):
         if self.chosen is None:
@@ -311,7 +311,7 @@ class StepResult:
 
     def _search_words(self):
         if self.converged_closer:
-            return ("; the model's converged solution lies clearly closer to the data than its samples, so the "
+            return ("; the model's converged solution lies far closer to the data than its samples, so the "
                     "teacher's figure guides it there and there was no search on the data")
         if not self.data_moves:
             return ""
@@ -377,11 +377,11 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None):
 
 def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, teacher_sigmas):
     """Steps 3 and 4 of the module docstring, on `result` (a StepResult of the race and refinement)."""
-    from .data_figure import SEARCH_PASSES
-
     pool = {name: candidates[name] for name, (error, _) in won.figures.items() if error <= PLAUSIBLE * won.figure}
     if result.moves:
         pool[REFINED_LABEL] = refined
+    if len(pool) == 1 and not data_check.search_passes:  # nothing to choose from, nothing to search
+        return
     judged = data_check.judge(pool)
     result.data = judged.scores
     if result.moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:
@@ -390,11 +390,13 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
         result.replaced, result.chosen = result.chosen, judged.best
     choice = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
     result.sigmas = choice
+    if not data_check.search_passes:
+        return
     result.converged_closer = data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas))
     if result.converged_closer:  # closing the gap to the teacher is the way to the data: no search
         return
     searched, _, result.data_moves = coordinate_search(
-        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, SEARCH_PASSES)
+        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, data_check.search_passes)
     if result.data_moves:
         fresh = data_check.confirm(searched, choice)
         result.confirmation = dict(fresh.scores)
@@ -465,8 +467,7 @@ def solver_stage_for(settings):
         return None
 
     def build(denoiser, source, sigma_range, shape, device, progress=False):
-        return SolverStage(denoiser, settings.solver, settings.tuned_steps(), settings.teacher_samples, settings.seed,
-                           sigma_range, settings.reference_steps, shape, device, source, progress)
+        return SolverStage(denoiser, settings, sigma_range, shape, device, source, progress)
     return build
 
 
@@ -495,11 +496,13 @@ class SolverStage:
     teacher, and the refinement of the winner. Called once with the stage-0 history; returns
     {str(steps): result dict} (JSON, kept in the search's state file). Runs on rank 0."""
 
-    def __init__(self, denoiser, solver, step_counts, teacher_samples, seed, sigma_range, teacher_steps, shape,
-                 device, source, progress=False):
-        self.denoiser, self.solver, self.step_counts = denoiser, solver, step_counts
+    def __init__(self, denoiser, settings, sigma_range, shape, device, source, progress=False):
+        """settings: the run's RunSettings (solver, tuned step counts, teacher and data-search sizes)."""
+        self.denoiser, self.solver, self.step_counts = denoiser, settings.solver, settings.tuned_steps()
         self.progress = progress
-        self.teacher_options = (teacher_samples, seed, sigma_range, teacher_steps, shape, device)
+        self.teacher_options = (settings.teacher_samples, settings.seed, sigma_range, settings.reference_steps, shape,
+                                device)
+        self.search_passes = settings.data_search_passes
         self.source = source
         self.evaluations = 0
 
@@ -519,7 +522,7 @@ class SolverStage:
             return None
         _, seed, sigma_range, _, shape, device = self.teacher_options
         return data_figure.DataCheck(self.denoiser, self.solver, self.source, data_figure.SAMPLES, seed, sigma_range,
-                                     shape, device, bar)
+                                     shape, device, bar, self.search_passes)
 
     def __call__(self, history):
         from . import distributed
@@ -547,7 +550,8 @@ class SolverStage:
         how = "" if judge == self.solver else f" (judged on {judge}'s error, the ODE counterpart of {self.solver})"
         check = self._data_check(bar)
         if check is not None:
-            bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))))[1] +
+            bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))),
+                                                  self.search_passes)[1] +
                           data_figure.SAMPLES * (len(teacher.sigmas) - 1))  # converged samples (a one-call solver)
         tuned = {}
         for steps, candidates in raced.items():

@@ -305,7 +305,8 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
               "validation_samples": validation_samples, "reference_steps": settings.reference_steps,
               "chunk_size": chunk_size, "grid_size": settings.grid_size, "start": settings.start,
               "solver_stage": None if solver_stage is None else {"step_counts": settings.tuned_steps(),
-                                                                 "teacher_samples": settings.teacher_samples},
+                                                                 "teacher_samples": settings.teacher_samples,
+                                                                 "data_search_passes": settings.data_search_passes},
               "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
     state = None
     if resume and state_path is not None:

@@ -45,6 +45,7 @@ class RunSettings:
     start: str = "all"                         # see STARTS
     step_counts: str = "4,6,8"                 # solver stage: step counts tuned beside `steps` ("" for none)
     teacher_samples: int = 32                  # solver stage: samples of its teacher
+    data_search_passes: int = 2                # solver stage, x0 are data: most passes of the search on them (0: none)
     # x0 for latent diffusion models: images, or data-free draws for prompts
     image_folder: str = ""                     # images (a .txt beside one is its caption)
     prompts: str = ""                          # one prompt per line
@@ -167,7 +168,7 @@ BOUNDS = (("steps", 2, MAX_POINTS - 1), ("refine", 0, 9), ("samples", 2, 10_000_
           ("patience", 1, 100_000), ("validation_samples", 1, 1_000_000), ("max_iterations", 1, 1_000_000),
           ("reference_steps", 1, 100_000), ("grid_size", 2, 10_000), ("data_samples", 1, 10_000_000),
           ("data_steps", 10, 100_000), ("resolution", 0, 4096), ("batch_size", 1, 1_000_000),
-          ("teacher_samples", 1, 100_000))
+          ("teacher_samples", 1, 100_000), ("data_search_passes", 0, 10))
 LATENT_ONLY = ("image_folder", "prompts", "prompts_file", "data_samples", "resolution")
 # The WebUI tab's defaults where they differ: latent models are slow, so smaller budgets, and
 # a finished run is published for the loaded checkpoint.

@@ -193,6 +193,7 @@ class LogDistanceJudge:
         return self.judgement({"searched": searched, "before": before}, self.fresh_target, fresh=True)
 
     converged_is_closer = False
+    search_passes = 2
 
     def converged_closer(self, sigmas, reference):
         return self.converged_is_closer
@@ -302,6 +303,45 @@ def test_the_search_on_the_data_moves_toward_the_data_and_is_kept_only_when_fres
     assert result.evaluations == figure.evaluations + check.evaluations
 
 
+@pytest.mark.parametrize("why", ["converged closer", "no passes"])
+def test_no_search_on_the_data_where_the_converged_solution_is_far_closer_or_none_is_asked(why):
+    teacher_optimum, data_like = sampling(80, 12, 2.5, 0.4, 0.05), sampling(80, 4, 0.8, 0.1, 0.02)
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(data_like)
+    check.converged_is_closer, check.search_passes = why == "converged closer", 0 if why == "no passes" else 2
+    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check)
+    assert result.data_moves == 0 and not result.searched and np.array_equal(result.sigmas, teacher_optimum)
+    assert ("converged solution lies far closer" in result.describe()) == (why == "converged closer")
+    assert result.provenance() == "karras, unchanged"
+
+
+def test_the_converged_solution_is_far_closer_only_where_the_model_matches_its_data():
+    from ays_core.bench import schedule_sigmas
+    from ays_core.data_figure import DataCheck
+    from ays_core.models.toy import GaussianToy
+
+    c, d = 0.5, 4
+    toy = GaussianToy(c=c, d=d)
+    reference = (refine.TEACHER_SOLVER, np.asarray(schedule_sigmas("karras", 100, SIGMA_MIN, SIGMA_MAX)))
+    # two Euler steps 80 -> s -> 0 on this exact denoiser scale a noise of std 80 to std c^2 s / (c^2 + s^2)
+    # (to first order in c^2 / 80^2): s = 2.396 gives 0.1, s = SIGMA_MIN about 0
+    to_narrow, to_nothing = sampling(SIGMA_MAX, 2.396, 0.0)[[0, 1, 3]], sampling(SIGMA_MAX, SIGMA_MIN)
+
+    def narrow_data(n, generator):
+        return 0.1 * torch.randn(n, d, generator=generator, dtype=torch.float64)
+
+    def check(draw):
+        return DataCheck(toy, "euler", draw, 512, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+    # the model's own data: its converged solution samples them, and beats both schedules by far
+    assert check(toy.sample_data).converged_closer(to_narrow, reference)
+    assert check(toy.sample_data).converged_closer(to_nothing, reference)
+    # data of std 0.1, which the model (std 0.5) misses: its converged solution lies farther from them
+    # than the schedule that lands on std 0.1, and even than the one that collapses to 0
+    assert not check(narrow_data).converged_closer(to_narrow, reference)
+    assert not check(narrow_data).converged_closer(to_nothing, reference)
+    assert not check(toy.sample_data).converged_closer(to_narrow, None)
+
+
 def test_the_fresh_check_uses_other_noise_and_other_draws_and_counts_its_samples():
     from ays_core.data_figure import confirmation_seed
 
@@ -362,23 +402,26 @@ def test_the_data_figure_prefers_a_schedule_only_when_its_samples_are_clearly_cl
     assert check.evaluations == 1024 * (1 + 60)  # a schedule judged twice is sampled once
 
 
-def test_the_data_check_is_planned_only_when_x0_are_data():
+@pytest.mark.parametrize("passes", [2, 0])
+def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     from ays_core.budget import count_evaluations
     from ays_core.samplers import sampler_nfe
     from ays_core.settings import RunSettings
 
-    settings = RunSettings(solver="euler", step_counts="4")
+    settings = RunSettings(solver="euler", step_counts="4", data_search_passes=passes)
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
-    # schedule, both directions of every point but the first in each of the search's 2 passes, and
-    # the confirmation's 2; at least the winner and one trial per point and pass
+    # schedule, both directions of every point but the first in each pass of the search, and the
+    # confirmation's 2; at least the winner and one trial per point and pass (none without a search)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
-    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + 2 * 2 * (n - 1) + 2) for n in (4, 10))
-    fewest = sum(512 * sampler_nfe("euler", n) * (1 + 2 * (n - 1)) for n in (4, 10))
+    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + passes * 2 * (n - 1) + (2 if passes else 0))
+               for n in (4, 10))
+    fewest = sum(512 * sampler_nfe("euler", n) * (1 + passes * (n - 1)) for n in (4, 10)) if passes else 0
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
     table_and_draws = data_free.fixed["x0 drawn from the model"]
-    converged = 512 * settings.reference_steps  # the model's converged solution on the check's noise
-    assert with_data.fixed["converged samples for the data check"] == converged
+    # the model's converged solution on the check's noise, for the search's gate
+    converged = 512 * settings.reference_steps if passes else 0
+    assert with_data.fixed.get("converged samples for the data check", 0) == converged
     assert with_data.high - (data_free.high - table_and_draws) == most + teacher + converged
     assert with_data.low - (data_free.low - table_and_draws) == fewest + teacher + converged
 
@@ -409,8 +452,11 @@ def test_the_stage_races_the_gits_schedule_of_its_own_teacher_noise(monkeypatch)
     toy = GridMixtureToy()
     raced, original = [], refine.race
     monkeypatch.setattr(refine, "race", lambda candidates, figure: raced.append(candidates) or original(candidates, figure))
+    from ays_core.settings import RunSettings
+
     options = (16, 0, (SIGMA_MIN, SIGMA_MAX), 50, (2,), "cpu")
-    stage = refine.SolverStage(toy, "euler", [4], *options, toy.sample_data)
+    settings = RunSettings(solver="euler", steps=4, step_counts="", teacher_samples=16, reference_steps=50)
+    stage = refine.SolverStage(toy, settings, (SIGMA_MIN, SIGMA_MAX), (2,), "cpu", toy.sample_data)
     tuned = stage([])
     teacher = refine.make_teacher(toy, *options)
     expected = Gits(toy, (2,), starts=[(x, cond) for x, _, _, cond in teacher.chunks]).sigmas(4)

@@ -54,6 +54,10 @@ def add_parser(subparsers, common):
                         f"--steps (fast mode; default {DEFAULTS.step_counts}; '' for --steps only)")
     p.add_argument("--teacher-samples", type=int, default=DEFAULTS.teacher_samples, metavar="N",
                    help=f"samples of the teacher the race and refinement compare with (default {DEFAULTS.teacher_samples})")
+    p.add_argument("--data-search-passes", type=int, default=DEFAULTS.data_search_passes, metavar="N",
+                   help=f"when the x0 are data (--data, or a model with data of its own): most passes of the search "
+                        f"on the data after the race, each sampling 512 x0-sized samples per trial; 0 skips it "
+                        f"(default {DEFAULTS.data_search_passes})")
     p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
                    help=f"paper mode's early stopping: iterations without a better validation figure before stopping "
                         f"(default {DEFAULTS.patience})")
@@ -90,7 +94,7 @@ def settings_from(args):
     return RunSettings(
         steps=args.steps, refine=args.refine, mode=args.mode, solver=args.solver, samples=args.samples,
         seed=args.seed, early_stop=args.early_stop, patience=args.patience, step_counts=args.step_counts,
-        teacher_samples=args.teacher_samples,
+        teacher_samples=args.teacher_samples, data_search_passes=args.data_search_passes,
         validation_samples=args.validation_samples, max_iterations=args.max_iterations,
         sigma_min=args.sigma_min, sigma_max=args.sigma_max, image_folder=args.data or "",
         prompts="\n".join(args.prompt or []), prompts_file=args.prompts_file or "",
