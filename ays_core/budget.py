@@ -115,9 +115,10 @@ def _count_solver_stage(count, settings, data_free):
     fewest, most = refine.planned_evaluations(refine.judged_solver(settings.solver), settings.tuned_steps(),
                                               candidates, settings.teacher_samples)
     if not data_free:  # x0 are data: candidates are judged and searched on them too (ays_core/data_figure.py)
-        if settings.data_search_passes:
-            count.fixed["converged samples for the data check"] = data_figure.SAMPLES * sampler_nfe(
-                refine.TEACHER_SOLVER, settings.reference_steps)
+        gate = data_figure.gate_evaluations(sampler_nfe(refine.TEACHER_SOLVER, settings.reference_steps),
+                                            settings.data_search_passes)
+        if gate:
+            count.fixed["converged samples for the data check"] = gate
         data_fewest, data_most = data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates,
                                                          settings.data_search_passes)
         fewest, most = fewest + data_fewest, most + data_most

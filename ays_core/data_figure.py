@@ -36,11 +36,9 @@ SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured whe
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
-CONVERGED_MARGIN = 0.5  # no search where the converged solution is this far ahead (25% closer on each distance):
-                       # on the exact toy it was 4x closer than the choice (score 2 to 5) and the search lost
-                       # NLL; on the photo-patch UNet it was as far as the choice (docs/BENCHMARKS.md)
-SEARCH_PASSES = 2      # most passes of the search on this figure: on the UNet 2 kept most of 4's gain at half
-                       # the cost (docs/BENCHMARKS.md, benchmarks/data_search_study.py)
+CONVERGED_MARGIN = 0.5  # no search where the choice's score beside the converged solution is this high (25%
+                       # farther on each distance): on the exact toy the choice was 2-4x farther and the search
+                       # lost NLL; on the photo-patch UNet it was about as far (docs/BENCHMARKS.md)
 
 
 def frechet_directions(dims, seed=0):
@@ -58,8 +56,7 @@ class DataCheck:
     fixed for the run so that schedules are compared on the same noise and data.
     x0_draw: f(n, generator) -> x0 or (x0, cond); the samples get the conditioning of the draws."""
 
-    def __init__(self, denoiser, solver, x0_draw, count, seed, sigma_range, shape, device, bar=None,
-                 search_passes=SEARCH_PASSES):
+    def __init__(self, denoiser, solver, x0_draw, count, seed, sigma_range, shape, device, bar=None):
         import torch
 
         from .metrics import sliced_directions
@@ -68,9 +65,9 @@ class DataCheck:
         draw = x0_draw(count, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
         data = data.double().flatten(1).cpu().numpy()
-        self.options = (denoiser, solver, x0_draw, count, sigma_range, shape, device, bar)
+        self._fresh_check = lambda fresh_seed: DataCheck(denoiser, solver, x0_draw, count, fresh_seed, sigma_range,
+                                                         shape, device, bar)
         self.fresh = None  # the confirming check, made when first needed
-        self.search_passes = search_passes  # most passes of a search on this figure (refine.tune_steps)
         self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
         self.data = self.project(data)
         self.all_data = self.references()
@@ -139,15 +136,14 @@ class DataCheck:
         """The Judgement, on a fresh check (other noise, other x0 draws: seeded apart from every
         other stream of the run), of {"searched": searched, "before": before} (sampling sigmas)."""
         if self.fresh is None:
-            denoiser, solver, x0_draw, count, sigma_range, shape, device, bar = self.options
-            self.fresh = DataCheck(denoiser, solver, x0_draw, count, confirmation_seed(self.seed), sigma_range, shape,
-                                   device, bar)
+            self.fresh = self._fresh_check(confirmation_seed(self.seed))
         return self.fresh.judge({"searched": searched, "before": before})
 
 
 def confirmation_seed(seed):
-    """The fresh check's seed: its noise (seed * 1009 + 1008) and draws then differ from the run's own."""
-    return seed * 1009 + 1007
+    """The fresh check's seed: its noise (seed * 1009 + 1008) and draws then differ from the run's
+    own; below 2**32 so that the noise seed derived from it stays a valid torch seed."""
+    return (seed * 1009 + 1007) % 2 ** 32
 
 
 class Judgement:
@@ -193,10 +189,10 @@ class Judgement:
         return closer >= CONFIDENCE * RESAMPLES
 
 
-def evaluations(solver, step_counts, candidates, passes=SEARCH_PASSES):
+def evaluations(solver, step_counts, candidates, passes):
     """(fewest, most) denoiser evaluations of the data figure per run (`passes`: of the search).
-    Fewest: only the race winner is judged (none when there is no search), and each pass settles
-    every point on its first trial. Most:
+    Fewest: only the race winner is judged (none when there is no search), and the converged
+    solution's gate skips the search. Most:
     every candidate and the refined schedule are judged, every trial runs (two per point and
     pass), and the searched schedule and its start are sampled again for the confirmation."""
     from .samplers import sampler_nfe
@@ -204,6 +200,11 @@ def evaluations(solver, step_counts, candidates, passes=SEARCH_PASSES):
     fewest = most = 0
     for steps in step_counts:
         schedule = SAMPLES * sampler_nfe(solver, steps)
-        fewest += schedule * (1 + passes * (steps - 1) if passes else 0)
+        fewest += schedule if passes else 0
         most += schedule * (candidates + 1 + passes * 2 * (steps - 1) + (2 if passes else 0))
     return fewest, most
+
+
+def gate_evaluations(reference_nfe, passes):
+    """Denoiser evaluations of the converged samples the search's gate compares with (once per run)."""
+    return SAMPLES * reference_nfe if passes else 0

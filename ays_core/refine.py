@@ -36,7 +36,7 @@ The figure of the result is never above that of any candidate that ran on every 
    closer than the winner; another candidate replaces that choice only when it is clearly closer
    (paired bootstrap).
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
-   data score is lower, for at most data_figure.SEARCH_PASSES passes. On the photo-patch UNet the
+   data score is lower, for at most `search_passes` passes (the run's data_search_passes). On the photo-patch UNet the
    oracle, searching pixel FD, beat every candidate by far, and so did this search (pixel FD -20
    to -58 at 6-10 NFE, both held-out metrics better); on the digits and the exact toy it
    over-fitted its 512 samples in some cells. So the searched schedule replaces the choice only
@@ -44,6 +44,7 @@ The figure of the result is never above that of any candidate that ran on every 
 """
 import math
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class Teacher:
     chunks: list
     sigma_range: tuple
     evaluations: int = 0  # denoiser evaluations its own runs cost (0 when reused)
-    sigmas: np.ndarray = None  # the schedule of its TEACHER_SOLVER runs (None when reused)
+    sigmas: Optional[np.ndarray] = None  # the schedule of its TEACHER_SOLVER runs (None when reused)
 
 
 def judged_solver(solver):
@@ -264,14 +265,19 @@ class StepResult:
                            # clearly preferred
     data: dict = None      # {label: data score} of the schedules judged on the data, when x0 are data
     replaced: str = None   # what that candidate replaced (start or REFINED_LABEL)
-    data_moves: int = 0    # moves the search on the data score kept from the choice
+    search: str = ""       # the search on the data: "" (none asked, or x0 not data), "skipped" (the converged
+                           # solution is far closer), "no move", "dropped" (not confirmed) or "kept"
+    data_moves: int = 0    # moves it kept from the choice
     confirmation: dict = None  # {"searched": score, "before": score} on the fresh check, when it moved
-    searched: bool = False     # the fresh check confirmed the searched schedule: it is the result
-    converged_closer: bool = False  # the model's converged solution lies far closer to the data: no search
 
     def __post_init__(self):
         if self.chosen is None:
             self.chosen = REFINED_LABEL if self.moves else self.start
+
+    @property
+    def searched(self):
+        """Whether the result is the schedule the search on the data found (confirmed)."""
+        return self.search == "kept"
 
     @property
     def refined(self):
@@ -310,11 +316,11 @@ class StepResult:
                 f"so {self.start} was kept unchanged")
 
     def _search_words(self):
-        if self.converged_closer:
+        if self.search in ("", "no move"):
+            return "" if not self.search else "; a search on the data score found no closer move"
+        if self.search == "skipped":
             return ("; the model's converged solution lies far closer to the data than its samples, so the "
                     "teacher's figure guides it there and there was no search on the data")
-        if not self.data_moves:
-            return ""
         fresh = (f"data score on fresh samples {self.confirmation['searched']:.3g} against "
                  f"{self.confirmation['before']:.3g}")
         if self.searched:
@@ -356,31 +362,31 @@ def on_figure(figure):
     return lambda trial, current: better(trial, current, figure)
 
 
-def tune_steps(figure, steps, candidates, sigma_min, data_check=None):
+def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_passes=0):
     """Race `candidates` (label -> sampling sigmas of `steps` steps), refine the winner; with a
     data_figure.DataCheck, choose among the plausible candidates and the refined schedule on the
-    data, then search on the data (see the module docstring)."""
-    before = figure.evaluations
+    data, then search on the data for at most `search_passes` passes (see the module docstring)."""
+    def spent():
+        return figure.evaluations + (data_check.evaluations if data_check is not None else 0)
+
+    before = spent()
     won = race(candidates, figure)
     refined, passes, moves = coordinate_search(won.sigmas, on_figure(figure), sigma_min)
     result = StepResult(steps, refined, won.name, float(figure.errors(won.sigmas, figure.chunks).mean()), 0.0,
                         passes, moves, 0)
-    checked = 0 if data_check is None else data_check.evaluations
     if data_check is not None:
-        _choose_on_data(result, won, candidates, refined, data_check, sigma_min, figure.teacher.sigmas)
-    else:
-        result.sigmas = refined
+        _choose_on_data(result, won, candidates, refined, data_check, sigma_min, figure.teacher.sigmas, search_passes)
     result.figure = float(figure.errors(result.sigmas, figure.chunks).mean())
-    result.evaluations = figure.evaluations - before + (0 if data_check is None else data_check.evaluations - checked)
+    result.evaluations = spent() - before
     return result
 
 
-def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, teacher_sigmas):
+def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, teacher_sigmas, search_passes):
     """Steps 3 and 4 of the module docstring, on `result` (a StepResult of the race and refinement)."""
     pool = {name: candidates[name] for name, (error, _) in won.figures.items() if error <= PLAUSIBLE * won.figure}
     if result.moves:
         pool[REFINED_LABEL] = refined
-    if len(pool) == 1 and not data_check.search_passes:  # nothing to choose from, nothing to search
+    if len(pool) == 1 and not search_passes:  # nothing to choose from, nothing to search
         return
     judged = data_check.judge(pool)
     result.data = judged.scores
@@ -390,18 +396,21 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
         result.replaced, result.chosen = result.chosen, judged.best
     choice = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
     result.sigmas = choice
-    if not data_check.search_passes:
+    if not search_passes:
         return
-    result.converged_closer = data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas))
-    if result.converged_closer:  # closing the gap to the teacher is the way to the data: no search
+    if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
+        result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
     searched, _, result.data_moves = coordinate_search(
-        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, data_check.search_passes)
-    if result.data_moves:
-        fresh = data_check.confirm(searched, choice)
-        result.confirmation = dict(fresh.scores)
-        if fresh.clearly_closer("searched", "before"):
-            result.searched, result.sigmas = True, searched
+        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, search_passes)
+    if not result.data_moves:
+        result.search = "no move"
+        return
+    fresh = data_check.confirm(searched, choice)
+    result.confirmation = dict(fresh.scores)
+    result.search = "kept" if fresh.clearly_closer("searched", "before") else "dropped"
+    if result.searched:
+        result.sigmas = searched
 
 
 def hand_made_labels():
@@ -522,7 +531,7 @@ class SolverStage:
             return None
         _, seed, sigma_range, _, shape, device = self.teacher_options
         return data_figure.DataCheck(self.denoiser, self.solver, self.source, data_figure.SAMPLES, seed, sigma_range,
-                                     shape, device, bar, self.search_passes)
+                                     shape, device, bar)
 
     def __call__(self, history):
         from . import distributed
@@ -532,6 +541,7 @@ class SolverStage:
         from tqdm import tqdm
 
         from .gits import Gits
+        from .samplers import sampler_nfe
 
         teacher = make_teacher(self.denoiser, *self.teacher_options, reuse=self._reuse())
         judge = judged_solver(self.solver)
@@ -552,14 +562,16 @@ class SolverStage:
         if check is not None:
             bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))),
                                                   self.search_passes)[1] +
-                          data_figure.SAMPLES * (len(teacher.sigmas) - 1))  # converged samples (a one-call solver)
+                          data_figure.gate_evaluations(sampler_nfe(TEACHER_SOLVER, len(teacher.sigmas) - 1),
+                                                       self.search_passes))
         tuned = {}
         for steps, candidates in raced.items():
-            result = tune_steps(figure, steps, candidates, lo, check)
+            result = tune_steps(figure, steps, candidates, lo, check, self.search_passes)
             tuned[str(steps)] = {"sigmas": result.sigmas.tolist(), "start": result.start,
                                  "start_figure": result.start_figure, "figure": result.figure,
                                  "passes": result.passes, "moves": result.moves, "hand_made": result.hand_made,
                                  "refined": result.refined, "chosen": result.chosen, "provenance": result.provenance(),
+                                 "search": result.search, "data_moves": result.data_moves,
                                  "evaluations": result.evaluations,
                                  "summary": result.describe() + how}
         bar.close()

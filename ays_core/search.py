@@ -208,9 +208,10 @@ def _check_tuned(tuned):
     if not isinstance(tuned, dict):
         raise ValueError("tuned must be an object")
     for count, result in tuned.items():
-        # words: start and summary always; chosen and provenance since the data figure (older states lack them)
+        # words: start and summary always; chosen and provenance since the data figure, search since the
+        # search on the data (older states lack them)
         if not isinstance(result, dict) or not all(isinstance(result[key], str) for key in ("start", "summary")) \
-                or not all(isinstance(result.get(key, ""), str) for key in ("chosen", "provenance")):
+                or not all(isinstance(result.get(key, ""), str) for key in ("chosen", "provenance", "search")):
             raise ValueError("a tuned schedule is malformed")
         _count_of(result["moves"], "tuned moves")
         sigmas = _numbers(result["sigmas"], "a tuned schedule")
@@ -304,9 +305,7 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
               "max_iterations": settings.max_iterations, "sigma_min": lo, "sigma_max": hi,
               "validation_samples": validation_samples, "reference_steps": settings.reference_steps,
               "chunk_size": chunk_size, "grid_size": settings.grid_size, "start": settings.start,
-              "solver_stage": None if solver_stage is None else {"step_counts": settings.tuned_steps(),
-                                                                 "teacher_samples": settings.teacher_samples,
-                                                                 "data_search_passes": settings.data_search_passes},
+              "solver_stage": None if solver_stage is None else _stage_config(settings),
               "model": json.loads(json.dumps(getattr(denoiser, "model_info", None) or {}, default=str))}
     state = None
     if resume and state_path is not None:
@@ -336,6 +335,15 @@ def optimize(denoiser, settings=None, *, x0=None, state_path=None, resume=False,
     else:
         run.state = state
     return run.finish()
+
+
+def _stage_config(settings):
+    """The solver stage's part of the config a state must match to resume; the data search's
+    passes only where they differ from the default, so states saved before that setting resume."""
+    config = {"step_counts": settings.tuned_steps(), "teacher_samples": settings.teacher_samples}
+    if settings.data_search_passes != RunSettings().data_search_passes:
+        config["data_search_passes"] = settings.data_search_passes
+    return config
 
 
 def _default_device():

@@ -193,7 +193,6 @@ class LogDistanceJudge:
         return self.judgement({"searched": searched, "before": before}, self.fresh_target, fresh=True)
 
     converged_is_closer = False
-    search_passes = 2
 
     def converged_closer(self, sigmas, reference):
         return self.converged_is_closer
@@ -216,7 +215,7 @@ def test_a_refinement_is_kept_only_when_its_samples_lie_closer_to_the_data(data_
         assert result.refined and not result.hand_made and result.chosen == refine.REFINED_LABEL
         assert result.data[refine.REFINED_LABEL] < result.data["karras"]
         assert result.figure < figure.errors(start, 4).mean()
-        assert result.provenance().startswith(f"karras, {result.moves} refinement moves")
+        assert result.provenance() == f"karras, {result.moves} refinement moves"
     assert result.evaluations == figure.evaluations + check.evaluations
 
 
@@ -282,15 +281,16 @@ def test_the_search_on_the_data_moves_toward_the_data_and_is_kept_only_when_fres
     data_like = sampling(80, 4, 0.8, 0.1, 0.02)  # not a candidate: only the search can get near it
     figure = ConstructedFigure(teacher_optimum)
     check = LogDistanceJudge(data_like, fresh_like=None if confirmed else teacher_optimum)
-    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check)
+    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check, search_passes=2)
     assert result.start == result.chosen == "karras" and result.moves == 0 and result.data_moves > 0
     assert result.confirmation["searched"] != result.confirmation["before"]
 
     def to_data(sigmas):
         return np.sqrt(np.mean((np.log(sigmas[:-1]) - np.log(data_like[:-1])) ** 2))
+    assert result.search == ("kept" if confirmed else "dropped")
     if confirmed:
         # the known optimum of the data score is data_like: the search got closer to it than the
-        # start, in at most SEARCH_PASSES passes of halving moves
+        # start, in at most 2 passes of halving moves
         assert result.searched and result.refined and not result.hand_made
         assert to_data(result.sigmas) < 0.7 * to_data(teacher_optimum)
         assert result.figure == pytest.approx(figure.errors(result.sigmas, 4).mean())
@@ -308,9 +308,11 @@ def test_no_search_on_the_data_where_the_converged_solution_is_far_closer_or_non
     teacher_optimum, data_like = sampling(80, 12, 2.5, 0.4, 0.05), sampling(80, 4, 0.8, 0.1, 0.02)
     figure = ConstructedFigure(teacher_optimum)
     check = LogDistanceJudge(data_like)
-    check.converged_is_closer, check.search_passes = why == "converged closer", 0 if why == "no passes" else 2
-    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check)
+    check.converged_is_closer = why == "converged closer"
+    result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check,
+                               search_passes=0 if why == "no passes" else 2)
     assert result.data_moves == 0 and not result.searched and np.array_equal(result.sigmas, teacher_optimum)
+    assert result.search == ("skipped" if why == "converged closer" else "")
     assert ("converged solution lies far closer" in result.describe()) == (why == "converged closer")
     assert result.provenance() == "karras, unchanged"
 
@@ -340,6 +342,31 @@ def test_the_converged_solution_is_far_closer_only_where_the_model_matches_its_d
     assert not check(narrow_data).converged_closer(to_narrow, reference)
     assert not check(narrow_data).converged_closer(to_nothing, reference)
     assert not check(toy.sample_data).converged_closer(to_narrow, None)
+
+
+def test_on_data_the_model_misses_the_search_moves_its_samples_toward_them():
+    from ays_core.bench import schedule_sigmas
+    from ays_core.data_figure import DataCheck
+    from ays_core.models.toy import GaussianToy
+    from ays_core.samplers import initial_noise, run_sampler
+
+    d = 4
+    toy = GaussianToy(c=0.5, d=d)  # the model's data have std 0.5; the x0 draws std 0.1
+
+    def narrow_data(n, generator):
+        return 0.1 * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    check = DataCheck(toy, "euler", narrow_data, 512, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+    start = np.asarray(schedule_sigmas("karras", 4, SIGMA_MIN, SIGMA_MAX), dtype=np.float64)
+    judged = check.judge({"start": start, "other": start * [1, 0.5, 0.5, 0.5, 0]})
+    assert judged.value(start * [1, 0.5, 0.5, 0.5, 0]) == judged.scores["other"]  # one scale for the search
+    # the teacher's figure has its optimum at the start: only the search on the data moves it
+    result = refine.tune_steps(ConstructedFigure(start), 4, {"karras": start}, SIGMA_MIN, check, search_passes=2)
+    assert result.search == "kept" and result.confirmation["searched"] < result.confirmation["before"]
+
+    def spread(sigmas):  # std of Euler samples from noise neither check saw
+        x = initial_noise((d,), 4000, SIGMA_MAX, 99)
+        return float(run_sampler(toy, "euler", sigmas, x, 99, (SIGMA_MIN, SIGMA_MAX))[0].std())
+    assert abs(spread(result.sigmas) - 0.1) < 0.5 * abs(spread(start) - 0.1)
 
 
 def test_the_fresh_check_uses_other_noise_and_other_draws_and_counts_its_samples():
@@ -412,11 +439,12 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
     # schedule, both directions of every point but the first in each pass of the search, and the
-    # confirmation's 2; at least the winner and one trial per point and pass (none without a search)
+    # confirmation's 2; at least the winner (nothing without a search; the converged solution's
+    # gate may skip it)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
     most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + passes * 2 * (n - 1) + (2 if passes else 0))
                for n in (4, 10))
-    fewest = sum(512 * sampler_nfe("euler", n) * (1 + passes * (n - 1)) for n in (4, 10)) if passes else 0
+    fewest = sum(512 * sampler_nfe("euler", n) for n in (4, 10)) if passes else 0
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
     table_and_draws = data_free.fixed["x0 drawn from the model"]
     # the model's converged solution on the check's noise, for the search's gate
