@@ -1,7 +1,9 @@
 """Would a search on the data score itself beat the solver stage's choice? One (model, solver) per run.
 
-The stage (ays_core/refine.py) refines on the teacher's figure and then only chooses among its
-candidates on the data (ays_core/data_figure.py). On the under-trained photo-patch UNet the oracle,
+The stage (ays_core/refine.py) refines on the teacher's figure and then chooses among its
+candidates on the data (ays_core/data_figure.py); this study measured, before the stage searched on
+the data itself, what such a search would add, so it runs the stage without it
+(`--data-search-passes 0`). On the under-trained photo-patch UNet the oracle,
 searching pixel FD directly, finds schedules far better than any candidate (docs/BENCHMARKS.md).
 This script runs `ays optimize` as a user would (seed 0), takes each step count's result and the
 stage's own data check, and runs the stage's coordinate search (refine.coordinate_search's moves)
@@ -26,28 +28,6 @@ sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 from race_study import recorded_run, study_parser  # noqa: E402
 
 
-def data_search(sigmas, score, sigma_min, passes=4):
-    """refine.coordinate_search's moves, a move kept when it lowers `score` (a point estimate)."""
-    from ays_core import refine
-
-    current, best = np.asarray(sigmas, dtype=np.float64).copy(), score(sigmas)
-    width, moves = refine.START_WIDTH, 0
-    for _ in range(passes):
-        moved = False
-        for index in range(1, len(current) - 1):
-            for direction in (-1, 1):
-                trial = refine.trial_schedule(current, index, direction, width, sigma_min)
-                value = score(trial)
-                if value < best:
-                    current, best, moved, moves = trial, value, True, moves + 1
-                    break
-        if not moved:
-            width /= 2
-            if width < refine.MIN_WIDTH:
-                break
-    return current, moves
-
-
 def main():
     parser = study_parser(__doc__)
     parser.add_argument("--check-seed", type=int, default=77, help="seed of the fresh data check")
@@ -59,7 +39,7 @@ def main():
     from ays_core.klub import x0_sampler
     from ays_core.search import data_source
 
-    run = recorded_run(args)
+    run = recorded_run(args, ("--data-search-passes", "0"))
     seen, nfes, model, scorer, keys, samples = run.seen, run.nfes, run.model, run.scorer, run.keys, run.samples
     lo, hi = run.sigma_range
     for steps in nfes:
@@ -76,7 +56,8 @@ def main():
             projected = check.samples(sigmas)
             return np.inf if projected is None else judged.score(*check.distances(projected))
 
-        searched, moves = data_search(result.sigmas, score, lo, args.passes)
+        searched, _, moves = refine.coordinate_search(result.sigmas, lambda trial, current: score(trial) < score(current),
+                                                      lo, args.passes)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")

@@ -64,9 +64,9 @@ def study_parser(description):
     return parser
 
 
-def recorded_run(args):
-    """`ays optimize` for the study's model and solver (seed 0), with what the stage did per step
-    count, the model, and the bench's scorer: a SimpleNamespace."""
+def recorded_run(args, options=()):
+    """`ays optimize` for the study's model and solver (seed 0, more `options`), with what the
+    stage did per step count, the model, and the bench's scorer: a SimpleNamespace."""
     import types
 
     import torch
@@ -80,7 +80,7 @@ def recorded_run(args):
     with tempfile.TemporaryDirectory() as folder:
         seen = recorded_stage(refine, ["optimize", "--model", MODELS[args.model], "--solver", args.solver,
                                        "--steps", str(max(nfes)), "--seed", "0", "--no-progress",
-                                       "--out", os.path.join(folder, "AYS.json")])
+                                       "--out", os.path.join(folder, "AYS.json"), *options])
     model = load_denoiser(MODELS[args.model])
     samples = args.eval_samples or (256 if args.model == "patches" else 1000)
     scorer = scorer_for(model, samples, args.seed)
