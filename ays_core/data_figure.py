@@ -37,7 +37,7 @@ FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed ran
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
 CONVERGED_MARGIN = 0.5  # no search where the choice's score beside the converged solution is this high (25%
-                       # farther on each distance): on the exact toy the choice was 2-4x farther and the search
+                       # farther on each distance): on the exact toy the choice was 2-6x farther and the search
                        # lost NLL; on the photo-patch UNet it was about as far (docs/BENCHMARKS.md)
 
 
