@@ -148,7 +148,7 @@ def test_forged_states_are_one_line_or_resume(saved_state, data):
     assert_one_line_or_resumed(*resume_from(forged(_replace(state, path, data.draw(GARBAGE)))))
 
 
-@pytest.mark.parametrize("words", [{"provenance": 5}, {"chosen": ["karras"]}, {"start": None}])
+@pytest.mark.parametrize("words", [{"provenance": 5}, {"chosen": ["karras"]}, {"start": None}, {"search": 1}])
 def test_forged_tuned_words_are_one_line(saved_state, words):
     """A tuned result's words end up in the schedule file's provenance: only text is accepted."""
     state = json.loads(saved_state)
