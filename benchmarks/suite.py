@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -198,6 +199,9 @@ def arguments():
     parser.add_argument("--docs", help="the file whose suite block to rewrite (default docs/BENCHMARKS.md; with "
                                         "--quick or a subset of models or samplers, only when given)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch --docs")
+    parser.add_argument("--optimize-args", default="", metavar="'ARGS'",
+                        help="more `ays optimize` options for every cell, e.g. '--data-search-passes 4' (a study of "
+                             "other settings; never with --docs: the docs hold the defaults' verdicts)")
     parser.add_argument("--render-only", action="store_true",
                         help="sample nothing: rebuild the tables from the results.json files already in --out")
     return parser
@@ -210,6 +214,11 @@ def main():
     args.out = args.out or os.path.join(REPO, "out", "suite-quick" if args.quick else "suite")
     if args.samplers:
         settings = replace(settings, samplers=tuple(args.samplers.split(",")))
+    if args.optimize_args:
+        if args.docs:
+            parser.error("--optimize-args with --docs: the docs hold the verdicts of the default settings")
+        settings = replace(settings, optimize_args=settings.optimize_args + tuple(shlex.split(args.optimize_args)))
+        args.no_docs = True
     models = args.models.split(",")
     unknown = set(models) - set(MODELS)
     if unknown:
