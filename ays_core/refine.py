@@ -36,11 +36,13 @@ The figure of the result is never above that of any candidate that ran on every 
    closer than the winner; another candidate replaces that choice only when it is clearly closer
    (paired bootstrap).
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
-   data score is lower, for at most `search_passes` passes (the run's data_search_passes). On the photo-patch UNet the
-   oracle, searching pixel FD, beat every candidate by far, and so did this search (pixel FD -20
-   to -58 at 6-10 NFE, both held-out metrics better); on the digits and the exact toy it
-   over-fitted its 512 samples in some cells. So the searched schedule replaces the choice only
-   when a fresh check (other noise, other x0 draws) finds it clearly closer to the data.
+   data score is lower, for at most `search_passes` passes (the run's data_search_passes). On the
+   photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
+   search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE, both held-out
+   metrics better); on the digits and the exact toy it over-fitted its 512 samples in some cells.
+   So the searched schedule replaces the choice only when a fresh check (other noise, other x0
+   draws) finds it clearly closer to the data, and there is no search where the model's converged
+   solution lies far closer to the data than the choice (the exact toy: the teacher leads there).
 """
 import math
 from dataclasses import dataclass, field
@@ -316,8 +318,10 @@ class StepResult:
                 f"so {self.start} was kept unchanged")
 
     def _search_words(self):
-        if self.search in ("", "no move"):
-            return "" if not self.search else "; a search on the data score found no closer move"
+        if not self.search:
+            return ""
+        if self.search == "no move":
+            return "; a search on the data score found no closer move"
         if self.search == "skipped":
             return ("; the model's converged solution lies far closer to the data than its samples, so the "
                     "teacher's figure guides it there and there was no search on the data")

@@ -303,16 +303,17 @@ def test_the_search_on_the_data_moves_toward_the_data_and_is_kept_only_when_fres
     assert result.evaluations == figure.evaluations + check.evaluations
 
 
-@pytest.mark.parametrize("why", ["converged closer", "no passes"])
+@pytest.mark.parametrize("why", ["converged closer", "no passes", "already there"])
 def test_no_search_on_the_data_where_the_converged_solution_is_far_closer_or_none_is_asked(why):
     teacher_optimum, data_like = sampling(80, 12, 2.5, 0.4, 0.05), sampling(80, 4, 0.8, 0.1, 0.02)
     figure = ConstructedFigure(teacher_optimum)
-    check = LogDistanceJudge(data_like)
+    check = LogDistanceJudge(teacher_optimum if why == "already there" else data_like)
     check.converged_is_closer = why == "converged closer"
     result = refine.tune_steps(figure, 4, {"karras": teacher_optimum}, SIGMA_MIN, check,
                                search_passes=0 if why == "no passes" else 2)
     assert result.data_moves == 0 and not result.searched and np.array_equal(result.sigmas, teacher_optimum)
-    assert result.search == ("skipped" if why == "converged closer" else "")
+    assert result.search == {"converged closer": "skipped", "no passes": "", "already there": "no move"}[why]
+    assert ("found no closer move" in result.describe()) == (why == "already there")
     assert ("converged solution lies far closer" in result.describe()) == (why == "converged closer")
     assert result.provenance() == "karras, unchanged"
 
