@@ -20,6 +20,7 @@ MAX_TEXT = 1 << 20          # characters of any text setting (prompts, paths)
 DEFAULT_PROMPT_SAMPLES = 256  # x0 latents drawn from the model when data-free
 DEFAULT_DATA_STEPS = 50     # steps of the sampler that draws data-free x0
 DEFAULT_CFG_SCALE = 7.0     # the WebUI's default CFG scale
+MAX_SEED = 2 ** 32 - 1      # the run derives noise seeds as seed * 1009 + k: they must stay valid torch seeds
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class RunSettings:
 
 
 # (name, least, most) of the whole-number settings
-BOUNDS = (("steps", 2, MAX_POINTS - 1), ("refine", 0, 9), ("samples", 2, 10_000_000), ("seed", 0, 2 ** 63 - 1),
+BOUNDS = (("steps", 2, MAX_POINTS - 1), ("refine", 0, 9), ("samples", 2, 10_000_000), ("seed", 0, MAX_SEED),
           ("patience", 1, 100_000), ("validation_samples", 1, 1_000_000), ("max_iterations", 1, 1_000_000),
           ("reference_steps", 1, 100_000), ("grid_size", 2, 10_000), ("data_samples", 1, 10_000_000),
           ("data_steps", 10, 100_000), ("resolution", 0, 4096), ("batch_size", 1, 1_000_000),

@@ -42,6 +42,7 @@ def test_a_tab_request_is_the_webui_defaults_plus_what_it_sets():
     ({"max_memory_gb": float("nan")}, "positive"), ({"resolution": 100}, "multiple of 8"),
     ({"prompts": "x" * ((1 << 20) + 1)}, "longer than"), ({"schedule_id": "Bad Id"}, "invalid schedule id"),
     ({"image_folder": "pics", "prompts": "a cat"}, "not both"), ({"nope": 1}, "unknown setting"),
+    ({"seed": 2 ** 32}, "seed must be a whole number between 0 and 4294967295"),
 ])
 def test_bad_settings_name_what_is_wrong(values, message):
     with pytest.raises(AYSError, match=message):

@@ -46,7 +46,8 @@ def add_parser(subparsers, common):
                         "evaluation; paper: a fresh Monte Carlo estimate for each of 11 candidates per point")
     p.add_argument("--samples", type=int, default=DEFAULTS.samples, metavar="N",
                    help=f"x0 samples for the KLUB (default {DEFAULTS.samples})")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default 0); same seed, same schedule")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help="random seed, 0 to 4294967295 (default 0); same seed, same schedule")
     p.add_argument("--no-early-stop", dest="early_stop", action="store_false",
                    help="pure KLUB: run the first stage to KLUB convergence from the paper's start; no race, "
                         "refinement or validation on samples")
