@@ -566,7 +566,7 @@ class SolverStage:
         if check is not None:
             bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))),
                                                   self.search_passes)[1] +
-                          data_figure.gate_evaluations(sampler_nfe(TEACHER_SOLVER, len(teacher.sigmas) - 1),
+                          data_figure.gate_evaluations(sampler_nfe(TEACHER_SOLVER, self.teacher_options[3]),
                                                        self.search_passes))
         tuned = {}
         for steps, candidates in raced.items():

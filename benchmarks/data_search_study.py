@@ -51,11 +51,7 @@ def main():
         pool = {**candidates, refine.REFINED_LABEL: result.sigmas}
         judged = check.judge(pool)
         before = check.evaluations
-
-        def score(sigmas):
-            projected = check.samples(sigmas)
-            return np.inf if projected is None else judged.score(*check.distances(projected))
-
+        score = judged.value
         searched, _, moves = refine.coordinate_search(result.sigmas, lambda trial, current: score(trial) < score(current),
                                                       lo, args.passes)
         cost = check.evaluations - before
