@@ -36,6 +36,9 @@ SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured whe
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
+SEARCH_PUSHES = 3      # the search on the data repeats a kept move in its direction up to this many more times:
+                       # on the photo-patch UNet its moves kept one direction pass after pass, and 2 passes with
+                       # pushes beat 4 without (pixel FD 151 against 218 at 6 NFE; docs/BENCHMARKS.md)
 CONVERGED_MARGIN = 0.5  # no search where the choice's score beside the converged solution is this high (25%
                        # farther on each distance): on the exact toy the choice was 2-6x farther and the search
                        # lost NLL; on the photo-patch UNet it was about as far (docs/BENCHMARKS.md)
@@ -193,15 +196,16 @@ def evaluations(solver, step_counts, candidates, passes):
     """(fewest, most) denoiser evaluations of the data figure per run (`passes`: of the search).
     Fewest: only the race winner is judged (none when there is no search), and the converged
     solution's gate skips the search. Most:
-    every candidate and the refined schedule are judged, every trial runs (two per point and
-    pass), and the searched schedule and its start are sampled again for the confirmation."""
+    every candidate and the refined schedule are judged, every trial runs (per point and pass: both
+    directions and SEARCH_PUSHES pushes), and the searched schedule and its start are sampled again
+    for the confirmation."""
     from .samplers import sampler_nfe
 
     fewest = most = 0
     for steps in step_counts:
         schedule = SAMPLES * sampler_nfe(solver, steps)
         fewest += schedule if passes else 0
-        most += schedule * (candidates + 1 + passes * 2 * (steps - 1) + (2 if passes else 0))
+        most += schedule * (candidates + 1 + passes * (2 + SEARCH_PUSHES) * (steps - 1) + (2 if passes else 0))
     return fewest, most
 
 

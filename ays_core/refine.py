@@ -36,7 +36,8 @@ The figure of the result is never above that of any candidate that ran on every 
    closer than the winner; another candidate replaces that choice only when it is clearly closer
    (paired bootstrap).
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
-   data score is lower, for at most `search_passes` passes (the run's data_search_passes). On the
+   data score is lower and a kept move pushed on in its direction while the score keeps falling
+   (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). On the
    photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
    search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE, both held-out
    metrics better); on the digits and the exact toy it over-fitted its 512 samples in some cells.
@@ -217,9 +218,10 @@ def better(trial, current, figure):
     return figure.errors(trial, figure.chunks).mean() < figure.errors(current, figure.chunks).mean()
 
 
-def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES):
+def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES, pushes=0):
     """Refine a sampling schedule (ends in 0, first value fixed): a trial is kept when
-    improves(trial, current). Returns (sigmas, passes run, moves kept)."""
+    improves(trial, current); a kept move is tried again in its direction up to `pushes` more
+    times while it keeps improving. Returns (sigmas, passes run, moves kept)."""
     current = np.asarray(sigmas, dtype=np.float64).copy()
     width, passes, moves = START_WIDTH, 0, 0
     while passes < max_passes and width >= MIN_WIDTH:
@@ -228,9 +230,15 @@ def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES):
         for index in range(1, len(current) - 1):
             for direction in (-1, 1):
                 trial = trial_schedule(current, index, direction, width, sigma_min)
-                if improves(trial, current):
-                    current, moved, moves = trial, True, moves + 1
-                    break
+                if not improves(trial, current):
+                    continue
+                current, moved, moves = trial, True, moves + 1
+                for _ in range(pushes):
+                    trial = trial_schedule(current, index, direction, width, sigma_min)
+                    if not improves(trial, current):
+                        break
+                    current, moves = trial, moves + 1
+                break
         if not moved:
             width /= 2
     return current, passes, moves
@@ -406,7 +414,8 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
     searched, _, result.data_moves = coordinate_search(
-        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, search_passes)
+        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, search_passes,
+        data_figure.SEARCH_PUSHES)
     if not result.data_moves:
         result.search = "no move"
         return

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ays_core import refine
+from ays_core import data_figure, refine
 from ays_core.errors import AYSError
 from ays_core.registry import Schedule, new_schedule_doc
 
@@ -60,6 +60,19 @@ def test_coordinate_search_only_goes_down_and_approaches_a_known_optimum():
     assert final - offset < 0.25 * (start_value - offset)   # most of the way to the optimum
     assert result[0] == 80 and result[-1] == 0 and np.all(np.diff(result[:-1]) < 0)
     assert result[-2] > SIGMA_MIN
+
+
+@pytest.mark.parametrize("pushes", [0, 3])
+def test_a_kept_move_is_pushed_on_in_its_direction(pushes):
+    # only sigma 1 matters, and it wants to be near 79: each move up halves its log-gap to 80, so
+    # one pass moves it 1 + pushes times, to 80 * 8 ** -(1 / 2 ** (1 + pushes))
+    def improves(trial, current):
+        return abs(math.log(trial[1] / 79)) < abs(math.log(current[1] / 79))
+
+    result, passes, moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1, pushes)
+    assert passes == 1 and moves == 1 + pushes
+    assert result[1] == pytest.approx(80 * 8 ** -(1 / 2 ** (1 + pushes)))
+    assert list(result[2:]) == [1, 0]
 
 
 def test_trial_schedule_moves_within_the_neighbours():
@@ -409,8 +422,6 @@ def test_the_data_check_measures_the_spread_a_one_step_sampler_loses():
 
 
 def test_the_frechet_distance_of_many_coordinates_is_taken_on_a_fixed_projection():
-    from ays_core import data_figure
-
     d, a, c = 300, 0.3, 0.5
     _, check = gaussian_check(16384, d)  # enough draws that the estimate's bias (~ k^2 / n) is small
     assert check.directions[1].shape == (d, data_figure.FRECHET_DIMS)
@@ -439,11 +450,12 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     settings = RunSettings(solver="euler", step_counts="4", data_search_passes=passes)
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
-    # schedule, both directions of every point but the first in each pass of the search, and the
-    # confirmation's 2; at least the winner (nothing without a search; the converged solution's
+    # schedule, both directions and the pushes of every point but the first in each pass of the
+    # search, and the confirmation's 2; at least the winner (nothing without a search; the converged solution's
     # gate may skip it)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
-    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + passes * 2 * (n - 1) + (2 if passes else 0))
+    trials = passes * (2 + data_figure.SEARCH_PUSHES)
+    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + trials * (n - 1) + (2 if passes else 0))
                for n in (4, 10))
     fewest = sum(512 * sampler_nfe("euler", n) for n in (4, 10)) if passes else 0
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
