@@ -34,6 +34,7 @@ JOB = job_for(JOB_FOLDER)  # one per process: "Reload UI" keeps a running job in
 LABELS = {"prompts": "Prompts (one per line)",
           "prompts_file": "or a prompts file (inside a folder allowed in Settings > AYS)",
           "image_folder": "Image folder (inside a folder allowed in Settings > AYS)",
+          "data_search_passes": "Passes of the search on the images (0: none; each pass adds time)",
           "steps": "Steps of the optimized stage", "cfg_scale": "CFG scale",
           "samples": "Sample budget (x0 samples of the KLUB)", "data_samples": "Latents to draw or encode",
           "mode": "Mode", "solver": "Solver the schedule is for", "resolution": "Resolution (0: the model's native)",
@@ -210,11 +211,13 @@ def _number(value, field, kind):
     return kind(value)
 
 
-def on_start(data, prompts, prompts_file, image_folder, steps, cfg_scale, samples, data_samples, mode, solver,
-             resolution, publish):
+def on_start(data, prompts, prompts_file, image_folder, data_search_passes, steps, cfg_scale, samples, data_samples,
+             mode, solver, resolution, publish):
     def form():
         return {"data": data, "prompts": prompts or "", "prompts_file": prompts_file or "",
-                "image_folder": image_folder or "", "steps": _number(steps, "steps", int),
+                "image_folder": image_folder or "",
+                "data_search_passes": _number(data_search_passes, "data_search_passes", int),
+                "steps": _number(steps, "steps", int),
                 "cfg_scale": _number(cfg_scale, "cfg_scale", float), "samples": _number(samples, "samples", int),
                 "data_samples": _number(data_samples, "data_samples", int), "mode": mode, "solver": solver,
                 "resolution": int(resolution or 0), "publish": bool(publish)}
@@ -255,6 +258,8 @@ def on_ui_tabs():
                 prompts = gr.Textbox(label=LABELS["prompts"], lines=4)
                 prompts_file = gr.Textbox(label=LABELS["prompts_file"])
                 image_folder = gr.Textbox(label=LABELS["image_folder"])
+                data_search_passes = gr.Number(value=defaults.data_search_passes, precision=0,
+                                               label=LABELS["data_search_passes"])
                 steps = gr.Slider(minimum=2, maximum=40, value=defaults.steps, step=1, label=LABELS["steps"])
                 cfg_scale = gr.Slider(minimum=1.0, maximum=30.0, value=defaults.cfg_scale, step=0.5, label=LABELS["cfg_scale"])
                 samples = gr.Number(value=defaults.samples, precision=0, label=LABELS["samples"])
@@ -273,8 +278,8 @@ def on_ui_tabs():
                 curve = gr.Plot(label="KLUB")
                 schedule_plot = gr.Image(label="New schedule vs family schedule and karras", type="filepath")
         outputs = [checkpoint, status, curve, schedule_plot]
-        inputs = [data, prompts, prompts_file, image_folder, steps, cfg_scale, samples, data_samples, mode, solver,
-                  resolution, publish]
+        inputs = [data, prompts, prompts_file, image_folder, data_search_passes, steps, cfg_scale, samples, data_samples,
+                  mode, solver, resolution, publish]
         start_button.click(on_start, inputs=inputs, outputs=outputs)
         stop_button.click(on_stop, outputs=outputs)
         resume_button.click(on_resume, outputs=outputs)

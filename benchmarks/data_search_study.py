@@ -32,6 +32,8 @@ def main():
     parser = study_parser(__doc__)
     parser.add_argument("--check-seed", type=int, default=77, help="seed of the fresh data check")
     parser.add_argument("--passes", type=int, default=4, help="most passes of the search (the stage's refinement: 4)")
+    parser.add_argument("--pushes", type=int, default=0,
+                        help="pushes of a kept move in its direction (the stage's data search: data_figure.SEARCH_PUSHES)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine
@@ -53,7 +55,7 @@ def main():
         before = check.evaluations
         score = judged.value
         searched, _, moves = refine.coordinate_search(result.sigmas, lambda trial, current: score(trial) < score(current),
-                                                      lo, args.passes)
+                                                      lo, args.passes, args.pushes)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")

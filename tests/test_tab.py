@@ -142,19 +142,25 @@ def test_bad_requests_get_clear_errors(tab):
     assert client.post("/ays/v1/optimize/stop", json={}).json()["state"] == "idle"
 
     tab.shared.sd_model = tiny_checkpoint(sha256=None)
-    checkpoint, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 64, True)
+    checkpoint, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 2, 3, 7.0, 16, 4, "fast", "euler", 64, True)
     assert "no sha256" in status
 
 
 def test_the_tab_calls_settings_by_their_labels_and_the_api_by_their_keys(tab):
-    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 50, 7.0, 16, 4, "fast", "euler", 64, True)
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 2, 50, 7.0, 16, 4, "fast", "euler", 64, True)
     assert 'Error: "Steps of the optimized stage" must be between 2 and 40 here, got 50' in status
-    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, 16, 4, "fast", "euler", 100, True)
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 2, 3, 7.0, 16, 4, "fast", "euler", 100, True)
     assert 'Error: "Resolution (0: the model\'s native)" must be 0 (native) or a multiple of 8 >= 64, got 100' in status
     response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", "resolution": 100})
     assert response.json()["detail"] == "resolution must be 0 (native) or a multiple of 8 >= 64, got 100"
-    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 3, 7.0, None, 4, "fast", "euler", 64, True)
+    _, status, *_ = tab.ays.tab.on_start("prompts", "a cat", "", "", 2, 3, 7.0, None, 4, "fast", "euler", 64, True)
     assert 'Error: "Sample budget (x0 samples of the KLUB)" is empty; give a number' in status  # a cleared field
+    _, status, *_ = tab.ays.tab.on_start("images", "", "", "photos", 9, 3, 7.0, 16, 4, "fast", "euler", 64, True)
+    assert 'Error: "Passes of the search on the images (0: none; each pass adds time)" must be between 0 and 4 ' \
+           'here, got 9' in status
+    response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", "data_search_passes": 5})
+    assert response.json()["detail"] == "data_search_passes must be between 0 and 4 here, got 5"
+    assert tune.request_settings({"prompts": "a cat", "data_search_passes": 0}).data_search_passes == 0
     assert tab.ays.tab.JOB.status()["state"] == "idle"
 
 
