@@ -38,7 +38,8 @@ RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
 SEARCH_PUSHES = 3      # the search on the data repeats a kept move in its direction up to this many more times:
                        # on the photo-patch UNet its moves kept one direction pass after pass, and 2 passes with
-                       # pushes beat 4 without (pixel FD 151 against 218 at 6 NFE; docs/BENCHMARKS.md)
+                       # pushes beat 4 without at 6 NFE (pixel FD 151 against 218) and about matched them at 10
+                       # (151 against 142; docs/BENCHMARKS.md)
 CONVERGED_MARGIN = 0.5  # no search where the choice's score beside the converged solution is this high (25%
                        # farther on each distance): on the exact toy the choice was 2-6x farther and the search
                        # lost NLL; on the photo-patch UNet it was about as far (docs/BENCHMARKS.md)

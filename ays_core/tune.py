@@ -32,7 +32,7 @@ STATES = ("idle", "running", "stopping", "stopped", "failed", "done")
 REQUEST_FIELDS = ("prompts", "prompts_file", "image_folder", "steps", "cfg_scale", "samples", "validation_samples",
                   "data_samples", "mode", "solver", "refine", "resolution", "seed", "negative_prompt", "publish",
                   "data_search_passes")
-# What one request may ask for (a job holds the WebUI's queue lock while it runs; README documents
+# What one request may ask for (a job holds the WebUI's queue lock while it runs; docs/WEBUI.md documents
 # these): the paper's coarse-to-fine ends at 40 steps (10 -> 20 -> 40, refine 2) with 8,192 samples.
 REQUEST_LIMITS = (("steps", 2, 40), ("samples", 2, 16_384), ("data_samples", 1, 8_192),
                   ("validation_samples", 1, 1_024), ("refine", 0, 2), ("resolution", 0, 2_048),

@@ -62,17 +62,35 @@ def test_coordinate_search_only_goes_down_and_approaches_a_known_optimum():
     assert result[-2] > SIGMA_MIN
 
 
-@pytest.mark.parametrize("pushes", [0, 3])
-def test_a_kept_move_is_pushed_on_in_its_direction(pushes):
-    # only sigma 1 matters, and it wants to be near 79: each move up halves its log-gap to 80, so
-    # one pass moves it 1 + pushes times, to 80 * 8 ** -(1 / 2 ** (1 + pushes))
+@pytest.mark.parametrize("pushes, target, moved, tried", [(0, 79, 1, 4), (3, 79, 4, 7), (3, 50, 2, 6)])
+def test_a_kept_move_is_pushed_on_in_its_direction_while_it_improves(pushes, target, moved, tried):
+    # only sigma 1 matters: each move up halves its log-gap to 80 (10 -> 28.3 -> 47.6 -> 61.7 ...),
+    # so one pass moves it until the next move would not come closer to the target, at most 1 + pushes
+    # times; trials: its move down, its moves up, the first push that fails (then no more), sigma 2's two
+    trials = []
+
     def improves(trial, current):
-        return abs(math.log(trial[1] / 79)) < abs(math.log(current[1] / 79))
+        trials.append(trial)
+        return abs(math.log(trial[1] / target)) < abs(math.log(current[1] / target))
 
     result, passes, moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1, pushes)
-    assert passes == 1 and moves == 1 + pushes
-    assert result[1] == pytest.approx(80 * 8 ** -(1 / 2 ** (1 + pushes)))
+    assert passes == 1 and moves == moved and len(trials) == tried
+    assert result[1] == pytest.approx(80 * 8 ** -(1 / 2 ** moved))
     assert list(result[2:]) == [1, 0]
+
+
+@pytest.mark.parametrize("pushes", [0, 3])
+def test_a_pass_tries_at_most_both_directions_and_the_pushes_per_point(pushes):
+    # the plan's most (data_figure.evaluations): every point refuses its move down and keeps every move up
+    trials = []
+
+    def improves(trial, current):
+        trials.append(trial)
+        return bool(np.any(trial > current))
+
+    result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN, 1, pushes)
+    assert len(trials) == (2 + pushes) * 4 and moves == (1 + pushes) * 4
+    assert np.all(np.diff(result[:-1]) < 0) and result[-2] > SIGMA_MIN
 
 
 def test_trial_schedule_moves_within_the_neighbours():

@@ -169,7 +169,10 @@ def test_a_job_saved_by_the_version_before_run_settings_resumes(tab, tmp_path):
     tab.ays.tab.start(QUICK)
     assert job.wait(900) and job.status()["state"] == "done"
     saved = json.loads((tmp_path / "job" / "job.json").read_text())
-    old = {"data": "prompts", **{key: saved["settings"][key] for key in tune.REQUEST_FIELDS}}
+    # the request fields of that version (data_search_passes came later)
+    fields = ("prompts", "prompts_file", "image_folder", "steps", "cfg_scale", "samples", "validation_samples",
+              "data_samples", "mode", "solver", "refine", "resolution", "seed", "negative_prompt", "publish")
+    old = {"data": "prompts", **{key: saved["settings"][key] for key in fields}}
     (tmp_path / "job" / "job.json").write_text(json.dumps({**saved, "settings": old, "state": "stopped"}))
     assert job.status()["resumable"]
     tab.ays.tab.start(None, resume=True)
