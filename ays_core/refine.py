@@ -39,8 +39,8 @@ The figure of the result is never above that of any candidate that ran on every 
    data score is lower and a kept move pushed on in its direction while the score keeps falling
    (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). On the
    photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
-   search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE, both held-out
-   metrics better); on the digits and the exact toy it over-fitted its 512 samples in some cells.
+   search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
+   the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact toy it over-fitted its 512 samples in some cells.
    So the searched schedule replaces the choice only when a fresh check (other noise, other x0
    draws) finds it clearly closer to the data, and there is no search where the model's converged
    solution lies far closer to the data than the choice (the exact toy: the teacher leads there).
