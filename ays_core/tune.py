@@ -52,12 +52,12 @@ def request_settings(values):
     if unknown:
         raise AYSError(f"unknown setting(s): {', '.join(map(str, unknown))}")
     unused = ("prompts", "prompts_file") if data == "images" else ("image_folder",)
-    settings = RunSettings.from_dict({k: v for k, v in values.items() if k not in unused}, base=WEBUI_DEFAULTS)
-    for name, low, high in REQUEST_LIMITS:
-        value = getattr(settings, name)
-        if value is not None and not low <= value <= high:
+    for name, low, high in REQUEST_LIMITS:  # a number past these is told this range, not RunSettings' wider one
+        value = values.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
             raise SettingError(lambda n, v=value, lo=low, hi=high: f"{n} must be between {lo} and {hi} here, got {v}",
                                name)
+    settings = RunSettings.from_dict({k: v for k, v in values.items() if k not in unused}, base=WEBUI_DEFAULTS)
     if data == "images" and not settings.image_folder.strip():
         raise AYSError("choose an image folder (or data 'prompts')")
     if data == "prompts" and not settings.data_free:

@@ -160,6 +160,10 @@ def test_the_tab_calls_settings_by_their_labels_and_the_api_by_their_keys(tab):
            'here, got 9' in status
     response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", "data_search_passes": 5})
     assert response.json()["detail"] == "data_search_passes must be between 0 and 4 here, got 5"
+    for body, message in (({"data_search_passes": 11}, "data_search_passes must be between 0 and 4 here, got 11"),
+                          ({"steps": 5000}, "steps must be between 2 and 40 here, got 5000")):  # past RunSettings' bounds too
+        response = client_for(tab).post("/ays/v1/optimize", json={"prompts": "a cat", **body})
+        assert response.json()["detail"] == message
     assert tune.request_settings({"prompts": "a cat", "data_search_passes": 0}).data_search_passes == 0
     assert tab.ays.tab.JOB.status()["state"] == "idle"
 
