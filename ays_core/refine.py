@@ -40,7 +40,8 @@ The figure of the result is never above that of any candidate that ran on every 
    (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). On the
    photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
    search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
-   the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact toy it over-fitted its 512 samples in some cells.
+   the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
+   toy it over-fitted its 512 samples in some cells.
    So the searched schedule replaces the choice only when a fresh check (other noise, other x0
    draws) finds it clearly closer to the data, and there is no search where the model's converged
    solution lies far closer to the data than the choice (the exact toy: the teacher leads there).
@@ -374,6 +375,12 @@ def on_figure(figure):
     return lambda trial, current: better(trial, current, figure)
 
 
+def on_data(judged):
+    """coordinate_search's test of a trial: a lower data score on the scale of `judged` (a
+    data_figure.Judgement)."""
+    return lambda trial, current: judged.value(trial) < judged.value(current)
+
+
 def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_passes=0):
     """Race `candidates` (label -> sampling sigmas of `steps` steps), refine the winner; with a
     data_figure.DataCheck, choose among the plausible candidates and the refined schedule on the
@@ -413,9 +420,8 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
-    searched, _, result.data_moves = coordinate_search(
-        choice, lambda trial, current: judged.value(trial) < judged.value(current), sigma_min, search_passes,
-        data_figure.SEARCH_PUSHES)
+    searched, _, result.data_moves = coordinate_search(choice, on_data(judged), sigma_min, search_passes,
+                                                       data_figure.SEARCH_PUSHES)
     if not result.data_moves:
         result.search = "no move"
         return

@@ -54,8 +54,8 @@ def main():
         judged = check.judge(pool)
         before = check.evaluations
         score = judged.value
-        searched, _, moves = refine.coordinate_search(result.sigmas, lambda trial, current: score(trial) < score(current),
-                                                      lo, args.passes, args.pushes)
+        searched, _, moves = refine.coordinate_search(result.sigmas, refine.on_data(judged), lo, args.passes,
+                                                      args.pushes)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")
