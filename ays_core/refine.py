@@ -219,30 +219,42 @@ def better(trial, current, figure):
     return figure.errors(trial, figure.chunks).mean() < figure.errors(current, figure.chunks).mean()
 
 
-def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES, pushes=0):
+def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES, pushes=0, widths=(1.0,)):
     """Refine a sampling schedule (ends in 0, first value fixed): a trial is kept when
     improves(trial, current); a kept move is tried again in its direction up to `pushes` more
-    times while it keeps improving. Returns (sigmas, passes run, moves kept)."""
+    times while it keeps improving. A point tries each of `widths` (fractions of the pass's width)
+    in turn until one moves it. Returns (sigmas, passes run, moves kept)."""
     current = np.asarray(sigmas, dtype=np.float64).copy()
     width, passes, moves = START_WIDTH, 0, 0
     while passes < max_passes and width >= MIN_WIDTH:
         passes += 1
         moved = False
         for index in range(1, len(current) - 1):
-            for direction in (-1, 1):
-                trial = trial_schedule(current, index, direction, width, sigma_min)
-                if not improves(trial, current):
-                    continue
-                current, moved, moves = trial, True, moves + 1
-                for _ in range(pushes):
-                    trial = trial_schedule(current, index, direction, width, sigma_min)
-                    if not improves(trial, current):
-                        break
-                    current, moves = trial, moves + 1
-                break
+            for step in (width * fraction for fraction in widths):
+                kept = _move_point(current, index, step, improves, sigma_min, pushes)
+                if kept:
+                    current, moved, moves = kept[0], True, moves + kept[1]
+                    break
         if not moved:
             width /= 2
     return current, passes, moves
+
+
+def _move_point(current, index, width, improves, sigma_min, pushes):
+    """(schedule, moves) after the first improving move of point `index` by `width` (down, then up)
+    and its pushes; None when neither direction improves."""
+    for direction in (-1, 1):
+        trial = trial_schedule(current, index, direction, width, sigma_min)
+        if not improves(trial, current):
+            continue
+        moves = 1
+        for _ in range(pushes):
+            pushed = trial_schedule(trial, index, direction, width, sigma_min)
+            if not improves(pushed, trial):
+                break
+            trial, moves = pushed, moves + 1
+        return trial, moves
+    return None
 
 
 def hand_made(steps, sigma_min, sigma_max):
@@ -420,8 +432,7 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
-    searched, _, result.data_moves = coordinate_search(choice, on_data(judged), sigma_min, search_passes,
-                                                       data_figure.SEARCH_PUSHES)
+    searched, result.data_moves = _search_on_data(choice, judged, sigma_min, search_passes)
     if not result.data_moves:
         result.search = "no move"
         return
@@ -430,6 +441,18 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     result.search = "kept" if fresh.clearly_closer("searched", "before") else "dropped"
     if result.searched:
         result.sigmas = searched
+
+
+def _search_on_data(choice, judged, sigma_min, passes):
+    """(schedule, moves) of the lowest data score among the searches from `choice`, one per entry of
+    data_figure.SEARCH_WIDTHS (trials they share are sampled once: DataCheck caches)."""
+    found = []
+    for widths in data_figure.SEARCH_WIDTHS:
+        searched, _, moves = coordinate_search(choice, on_data(judged), sigma_min, passes, data_figure.SEARCH_PUSHES,
+                                               widths)
+        found.append((judged.value(searched), moves, searched))
+    _, moves, searched = min(found, key=lambda item: item[0])
+    return searched, moves
 
 
 def hand_made_labels():

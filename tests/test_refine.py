@@ -79,18 +79,46 @@ def test_a_kept_move_is_pushed_on_in_its_direction_while_it_improves(pushes, tar
     assert list(result[2:]) == [1, 0]
 
 
-@pytest.mark.parametrize("pushes", [0, 3])
-def test_a_pass_tries_at_most_both_directions_and_the_pushes_per_point(pushes):
-    # the plan's most (data_figure.evaluations): every point refuses its move down and keeps every move up
-    trials = []
+@pytest.mark.parametrize("pushes, widths", [(0, (1.0,)), (3, (1.0,)), (3, (1.0, 0.5))])
+def test_a_pass_tries_at_most_both_directions_at_each_width_and_the_pushes_per_point(pushes, widths):
+    # the plan's most (data_figure.evaluations): every point refuses its move down and its first move up,
+    # then keeps every later move up (at the second width when there is one, and the pushes)
+    trials, ups = [], {}
 
     def improves(trial, current):
         trials.append(trial)
-        return bool(np.any(trial > current))
+        index = int(np.flatnonzero(trial != current)[0])
+        up = bool(trial[index] > current[index])
+        ups[index] = ups.get(index, 0) + up
+        return up and ups[index] >= 2
 
-    result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN, 1, pushes)
-    assert len(trials) == (2 + pushes) * 4 and moves == (1 + pushes) * 4
+    result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN, 1, pushes, widths)
+    if len(widths) == 1:
+        assert len(trials) == 2 * 4 and moves == 0      # no point moves: the next pass would halve the width
+    else:
+        assert len(trials) == (4 + pushes) * 4 and moves == (1 + pushes) * 4
     assert np.all(np.diff(result[:-1]) < 0) and result[-2] > SIGMA_MIN
+
+
+def test_a_point_tries_half_the_width_when_no_move_of_the_full_width_improves():
+    # sigma 1 = 10 between 80 and 1; its target 16: half the log-gap up (28.3) overshoots, a quarter (16.8)
+    # comes closer. One pass with the full width alone moves nothing; with (1, 0.5) it takes the quarter
+    def improves(trial, current):
+        return abs(math.log(trial[1] / 16)) < abs(math.log(current[1] / 16))
+
+    alone, _, moves_alone = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1)
+    both, _, moves_both = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1, 0, (1.0, 0.5))
+    assert moves_alone == 0 and alone[1] == 10
+    assert moves_both == 1 and both[1] == pytest.approx(10 * 8 ** 0.25)
+
+
+@pytest.mark.parametrize("order", [((1.0,), (1.0, 0.5)), ((1.0, 0.5), (1.0,))])
+def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_order(monkeypatch, order):
+    # the target as above: one pass of the full width alone cannot move, the one with half widths can
+    monkeypatch.setattr(data_figure, "SEARCH_WIDTHS", order)
+    judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 16)))
+    searched, moves = refine._search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1)
+    assert moves == 1 and searched[1] == pytest.approx(10 * 8 ** 0.25)
 
 
 def test_trial_schedule_moves_within_the_neighbours():
@@ -468,11 +496,11 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     settings = RunSettings(solver="euler", step_counts="4", data_search_passes=passes)
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
-    # schedule, both directions and the pushes of every point but the first in each pass of the
-    # search, and the confirmation's 2; at least the winner (nothing without a search; the converged solution's
+    # schedule, every trial of both searches for every point but the first in each pass, and the
+    # confirmation's 2; at least the winner (nothing without a search; the converged solution's
     # gate may skip it)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
-    trials = passes * (2 + data_figure.SEARCH_PUSHES)
+    trials = passes * ((2 + 3) + (4 + 3))  # two searches: both directions at one width, then at two, and 3 pushes
     most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + trials * (n - 1) + (2 if passes else 0))
                for n in (4, 10))
     fewest = sum(512 * sampler_nfe("euler", n) for n in (4, 10)) if passes else 0
