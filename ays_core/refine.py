@@ -37,7 +37,9 @@ The figure of the result is never above that of any candidate that ran on every 
    (paired bootstrap).
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
    data score is lower and a kept move pushed on in its direction while the score keeps falling
-   (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). On the
+   (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). It
+   runs twice, with the pass's width alone and with half-width retries (data_figure.SEARCH_WIDTHS):
+   greedy moves end in different places, and the lower score was the better held-out one. On the
    photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
    search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
    the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
@@ -432,7 +434,8 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
-    searched, result.data_moves = _search_on_data(choice, judged, sigma_min, search_passes)
+    searched, result.data_moves = search_on_data(choice, judged, sigma_min, search_passes, data_figure.SEARCH_PUSHES,
+                                                 data_figure.SEARCH_WIDTHS)
     if not result.data_moves:
         result.search = "no move"
         return
@@ -443,13 +446,12 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
         result.sigmas = searched
 
 
-def _search_on_data(choice, judged, sigma_min, passes):
-    """(schedule, moves) of the lowest data score among the searches from `choice`, one per entry of
-    data_figure.SEARCH_WIDTHS (trials they share are sampled once: DataCheck caches)."""
+def search_on_data(choice, judged, sigma_min, passes, pushes, width_sets):
+    """(schedule, moves) of the lowest data score on `judged`'s scale among coordinate searches
+    from `choice`, one per entry of `width_sets` (trials they share are sampled once: DataCheck caches)."""
     found = []
-    for widths in data_figure.SEARCH_WIDTHS:
-        searched, _, moves = coordinate_search(choice, on_data(judged), sigma_min, passes, data_figure.SEARCH_PUSHES,
-                                               widths)
+    for widths in width_sets:
+        searched, _, moves = coordinate_search(choice, on_data(judged), sigma_min, passes, pushes, widths)
         found.append((judged.value(searched), moves, searched))
     _, moves, searched = min(found, key=lambda item: item[0])
     return searched, moves

@@ -16,6 +16,7 @@ Nothing here changes the optimizer.
 
     nice .venv/bin/python benchmarks/data_search_study.py --model patches --solver dpmpp_2m --nfe 6,8,10
 """
+import argparse
 import os
 import sys
 
@@ -28,12 +29,26 @@ sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 from race_study import recorded_run, study_parser  # noqa: E402
 
 
+def width_sets(text):
+    """'1;1,0.5' -> ((1.0,), (1.0, 0.5))."""
+    try:
+        sets = tuple(tuple(float(w) for w in part.split(",")) for part in text.split(";"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected fractions like '1;1,0.5', got {text!r}") from None
+    if not all(0 < w <= 1 for widths in sets for w in widths):
+        raise argparse.ArgumentTypeError(f"every fraction must lie in (0, 1], got {text!r}")
+    return sets
+
+
 def main():
     parser = study_parser(__doc__)
     parser.add_argument("--check-seed", type=int, default=77, help="seed of the fresh data check")
     parser.add_argument("--passes", type=int, default=4, help="most passes of the search (the stage's refinement: 4)")
     parser.add_argument("--pushes", type=int, default=0,
                         help="pushes of a kept move in its direction (the stage's data search: data_figure.SEARCH_PUSHES)")
+    parser.add_argument("--widths", type=width_sets, default="1",
+                        help="the searches, ';' between them, each the fractions of the pass's width a point tries in "
+                             "turn; the lowest score is kept (the stage's: '1;1,0.5', data_figure.SEARCH_WIDTHS)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine
@@ -54,8 +69,7 @@ def main():
         judged = check.judge(pool)
         before = check.evaluations
         score = judged.value
-        searched, _, moves = refine.coordinate_search(result.sigmas, refine.on_data(judged), lo, args.passes,
-                                                      args.pushes)
+        searched, moves = refine.search_on_data(result.sigmas, judged, lo, args.passes, args.pushes, args.widths)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")

@@ -113,11 +113,10 @@ def test_a_point_tries_half_the_width_when_no_move_of_the_full_width_improves():
 
 
 @pytest.mark.parametrize("order", [((1.0,), (1.0, 0.5)), ((1.0, 0.5), (1.0,))])
-def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_order(monkeypatch, order):
+def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_order(order):
     # the target as above: one pass of the full width alone cannot move, the one with half widths can
-    monkeypatch.setattr(data_figure, "SEARCH_WIDTHS", order)
     judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 16)))
-    searched, moves = refine._search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1)
+    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1, 0, order)
     assert moves == 1 and searched[1] == pytest.approx(10 * 8 ** 0.25)
 
 
