@@ -232,10 +232,11 @@ def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES, pushes
         passes += 1
         moved = False
         for index in range(1, len(current) - 1):
-            for step in (width * fraction for fraction in widths):
-                kept = _move_point(current, index, step, improves, sigma_min, pushes)
+            for trial_width in (width * fraction for fraction in widths):
+                kept = _move_point(current, index, trial_width, improves, sigma_min, pushes)
                 if kept:
-                    current, moved, moves = kept[0], True, moves + kept[1]
+                    current, point_moves = kept
+                    moved, moves = True, moves + point_moves
                     break
         if not moved:
             width /= 2

@@ -6,8 +6,9 @@ the data itself, what such a search would add, so it runs the stage without it
 (`--data-search-passes 0`). On the under-trained photo-patch UNet the oracle,
 searching pixel FD directly, finds schedules far better than any candidate (docs/BENCHMARKS.md).
 This script runs `ays optimize` as a user would (seed 0), takes each step count's result and the
-stage's own data check, and runs the stage's coordinate search (refine.coordinate_search's moves)
-on the data score instead of the teacher figure, the score's scale fixed by the stage's pool. It
+stage's own data check, and runs coordinate searches (refine.search_on_data: one per `--widths`
+set, the lowest score kept; the stage's own are '1;1,0.5') on the data score instead of the teacher
+figure, the score's scale fixed by the stage's pool. It
 then compares the searched schedule with the stage's result:
 - on the data score of a fresh data check (other noise and x0 draws: seed --check-seed), to see
   whether the search over-fits its own 512 samples;

@@ -79,10 +79,10 @@ def test_a_kept_move_is_pushed_on_in_its_direction_while_it_improves(pushes, tar
     assert list(result[2:]) == [1, 0]
 
 
-@pytest.mark.parametrize("pushes, widths", [(0, (1.0,)), (3, (1.0,)), (3, (1.0, 0.5))])
+@pytest.mark.parametrize("pushes, widths", [(0, (1.0,)), (3, (1.0,)), (0, (1.0, 0.5)), (3, (1.0, 0.5))])
 def test_a_pass_tries_at_most_both_directions_at_each_width_and_the_pushes_per_point(pushes, widths):
-    # the plan's most (data_figure.evaluations): every point refuses its move down and its first move up,
-    # then keeps every later move up (at the second width when there is one, and the pushes)
+    # the plan's most (data_figure.evaluations): every point refuses its move down at every width and its
+    # moves up at every width but the last, then keeps the last width's move up and every push
     trials, ups = [], {}
 
     def improves(trial, current):
@@ -90,19 +90,18 @@ def test_a_pass_tries_at_most_both_directions_at_each_width_and_the_pushes_per_p
         index = int(np.flatnonzero(trial != current)[0])
         up = bool(trial[index] > current[index])
         ups[index] = ups.get(index, 0) + up
-        return up and ups[index] >= 2
+        return up and ups[index] >= len(widths)
 
     result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN, 1, pushes, widths)
-    if len(widths) == 1:
-        assert len(trials) == 2 * 4 and moves == 0      # no point moves: the next pass would halve the width
-    else:
-        assert len(trials) == (4 + pushes) * 4 and moves == (1 + pushes) * 4
+    assert len(trials) == (2 * len(widths) + pushes) * 4 and moves == (1 + pushes) * 4
     assert np.all(np.diff(result[:-1]) < 0) and result[-2] > SIGMA_MIN
 
 
 def test_a_point_tries_half_the_width_when_no_move_of_the_full_width_improves():
-    # sigma 1 = 10 between 80 and 1; its target 16: half the log-gap up (28.3) overshoots, a quarter (16.8)
-    # comes closer. One pass with the full width alone moves nothing; with (1, 0.5) it takes the quarter
+    # sigma 1 = 10 between 80 and 1; its target 16: half the log-gap up (28.3, the first pass's width
+    # START_WIDTH = 0.5) overshoots, a quarter (16.8) comes closer. One pass with the full width alone
+    # moves nothing; with (1, 0.5) it takes the quarter
+    assert refine.START_WIDTH == 0.5
     def improves(trial, current):
         return abs(math.log(trial[1] / 16)) < abs(math.log(current[1] / 16))
 
@@ -118,6 +117,14 @@ def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_or
     judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 16)))
     searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1, 0, order)
     assert moves == 1 and searched[1] == pytest.approx(10 * 8 ** 0.25)
+
+
+@pytest.mark.parametrize("order", [((1.0,), (0.5,)), ((0.5,), (1.0,))])
+def test_the_search_on_the_data_keeps_the_lowest_score_not_the_most_moves(order):
+    # target 28: the full width reaches 28.3 in one move; half widths take 16.8 then 24.8 (two moves, farther)
+    judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 28)))
+    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1, 3, order)
+    assert moves == 1 and searched[1] == pytest.approx(math.sqrt(800))
 
 
 def test_trial_schedule_moves_within_the_neighbours():
@@ -331,6 +338,16 @@ def test_a_candidate_replacing_the_refined_schedule_names_the_refinement():
 ])
 def test_the_schedule_file_records_what_each_step_count_became(tuned, words):
     assert refine.provenance_of(tuned) == words
+
+
+def test_the_stage_searches_on_the_data_with_half_width_retries_too():
+    # the data lie where only a quarter of the log-gap reaches in one pass (sigma 1: 16 between 80 and 1)
+    start = sampling(80, 10, 1, 0.1, 0.02)
+    data_like = sampling(80, 16, 1, 0.1, 0.02)
+    result = refine.tune_steps(ConstructedFigure(start), 4, {"karras": start}, SIGMA_MIN, LogDistanceJudge(data_like),
+                               search_passes=1)
+    assert result.moves == 0 and result.data_moves == 1 and result.searched
+    assert result.sigmas[1] == pytest.approx(10 * 8 ** 0.25) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
 
 
 @pytest.mark.parametrize("confirmed", [True, False])
