@@ -102,6 +102,7 @@ def test_a_point_tries_half_the_width_when_no_move_of_the_full_width_improves():
     # START_WIDTH = 0.5) overshoots, a quarter (16.8) comes closer. One pass with the full width alone
     # moves nothing; with (1, 0.5) it takes the quarter
     assert refine.START_WIDTH == 0.5
+
     def improves(trial, current):
         return abs(math.log(trial[1] / 16)) < abs(math.log(current[1] / 16))
 

@@ -60,8 +60,7 @@ def add_parser(subparsers, common):
                    help=f"when the x0 are data (--data, or a model with data of its own): most passes of the search "
                         f"on the data after the race (two searches, the lower score kept: each pass moves every point "
                         f"up or down, one search also by half the width where the full width fails, and pushes a "
-                        f"kept move on while it helps, "
-                        f"sampling 512 x0-sized samples per trial); 0 skips it "
+                        f"kept move on while it helps, sampling 512 x0-sized samples per trial); 0 skips it "
                         f"(default {DEFAULTS.data_search_passes})")
     p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
                    help=f"paper mode's early stopping: iterations without a better validation figure before stopping "
