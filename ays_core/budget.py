@@ -120,7 +120,7 @@ def _count_solver_stage(count, settings, data_free):
         if gate:
             count.fixed["converged samples for the data check"] = gate
         data_fewest, data_most = data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates,
-                                                         settings.data_search_passes)
+                                                         refine.data_searches(settings.data_search_passes))
         fewest, most = fewest + data_fewest, most + data_most
     fixed = sum(count.fixed.values())
     count.low, count.high = fixed + fewest, fixed + most

@@ -40,10 +40,6 @@ SEARCH_PUSHES = 3      # the search on the data repeats a kept move in its direc
                        # on the photo-patch UNet its moves kept one direction pass after pass, and 2 passes with
                        # pushes beat 4 without at 6 NFE (pixel FD 151 against 218) and about matched them at 10
                        # (151 against 142; docs/BENCHMARKS.md)
-SEARCH_WIDTHS = ((1.0,), (1.0, 0.5))  # the search on the data runs once per entry (a point tries these fractions of
-                       # the pass's width in turn) and keeps the lower score: on the photo-patch UNet either alone
-                       # lost some cells on held-out pixel FD, and the lower own score picked the better one in
-                       # each of 6 (docs/BENCHMARKS.md)
 CONVERGED_MARGIN = 0.5  # no search where the choice's score beside the converged solution is this high (25%
                        # farther on each distance): on the exact toy the choice was 2-6x farther and the search
                        # lost NLL; on the photo-patch UNet it was about as far (docs/BENCHMARKS.md)
@@ -197,26 +193,21 @@ class Judgement:
         return closer >= CONFIDENCE * RESAMPLES
 
 
-def evaluations(solver, step_counts, candidates, passes):
-    """(fewest, most) denoiser evaluations of the data figure per run (`passes`: of the search).
-    Fewest: only the race winner is judged (none when there is no search), and the converged
-    solution's gate skips the search. Most:
-    every candidate and the refined schedule are judged, every trial runs (`search_trials` per point
-    and pass), and the searched schedule and its start are sampled again for the confirmation."""
+def evaluations(solver, step_counts, candidates, searches):
+    """(fewest, most) denoiser evaluations of the data figure per run (`searches`: the SearchRules of
+    the search on the data, refine.data_searches; none when there is no search). Fewest: only the race
+    winner is judged (nothing when there is no search), and the converged solution's gate skips the
+    search. Most: every candidate and the refined schedule are judged, every trial of every search
+    runs, and the searched schedule and its start are sampled again for the confirmation."""
     from .samplers import sampler_nfe
 
+    trials = sum(rule.most_passes() * rule.most_trials() for rule in searches)  # per free point
     fewest = most = 0
     for steps in step_counts:
         schedule = SAMPLES * sampler_nfe(solver, steps)
-        fewest += schedule if passes else 0
-        most += schedule * (candidates + 1 + passes * search_trials() * (steps - 1) + (2 if passes else 0))
+        fewest += schedule if searches else 0
+        most += schedule * (candidates + 1 + trials * (steps - 1) + (2 if searches else 0))
     return fewest, most
-
-
-def search_trials():
-    """Most trials of one point in one pass, over the searches: both directions at each width, then
-    the pushes of the move kept."""
-    return sum(2 * len(widths) + SEARCH_PUSHES for widths in SEARCH_WIDTHS)
 
 
 def gate_evaluations(reference_nfe, passes):

@@ -38,8 +38,9 @@ The figure of the result is never above that of any candidate that ran on every 
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
    data score is lower and a kept move pushed on in its direction while the score keeps falling
    (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). It
-   runs twice, with the pass's width alone and with half-width retries (data_figure.SEARCH_WIDTHS):
-   greedy moves end in different places, and the lower score was the better held-out one. On the
+   runs three ways (`data_searches`: the pass's width alone, half-width retries, a width that halves
+   every pass) and keeps the lowest score: greedy moves end in different places, and the lowest score
+   was the better held-out one. On the
    photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
    search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
    the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
@@ -221,24 +222,66 @@ def better(trial, current, figure):
     return figure.errors(trial, figure.chunks).mean() < figure.errors(current, figure.chunks).mean()
 
 
-def coordinate_search(sigmas, improves, sigma_min, max_passes=MAX_PASSES, pushes=0, widths=(1.0,)):
-    """Refine a sampling schedule (ends in 0, first value fixed): a trial is kept when
-    improves(trial, current); a kept move is tried again in its direction up to `pushes` more
-    times while it keeps improving. A point tries each of `widths` (fractions of the pass's width)
-    in turn until one moves it. Returns (sigmas, passes run, moves kept)."""
+@dataclass(frozen=True)
+class SearchRule:
+    """How coordinate_search moves the points: at most `passes` passes; a point tries each of `widths`
+    (fractions of the pass's width) in turn until one moves it; a kept move is tried again in its
+    direction up to `pushes` more times while it keeps improving; the width halves after a pass that
+    moves nothing, or after every pass (`halves_every_pass`)."""
+    passes: int = MAX_PASSES
+    pushes: int = 0
+    widths: tuple = (1.0,)
+    halves_every_pass: bool = False
+
+    def most_passes(self):
+        """Passes before MIN_WIDTH ends the search, at most (the width halves at least once per pass
+        when `halves_every_pass`)."""
+        return min(self.passes, _passes_to_min_width()) if self.halves_every_pass else self.passes
+
+    def most_trials(self):
+        """Most trials of one point in one pass: both directions at each width, then the pushes."""
+        return 2 * len(self.widths) + self.pushes
+
+
+def data_searches(passes):
+    """The searches on the data of a run whose data_search_passes is `passes` (none for 0); the stage
+    keeps the lowest data score. All push a kept move (data_figure.SEARCH_PUSHES). On the photo-patch
+    UNet each one alone lost some cells on held-out pixel FD, and the lowest own score picked the best
+    or near-best list in all 6 studied (docs/BENCHMARKS.md): the pass's width alone; half-width retries
+    where it fails; and a width that halves every pass, with one pass more (0.5, 0.25, 0.125 of the
+    log-gaps at the default 2)."""
+    if not passes:
+        return ()
+    pushes = data_figure.SEARCH_PUSHES
+    return (SearchRule(passes, pushes), SearchRule(passes, pushes, (1.0, 0.5)),
+            SearchRule(passes + 1, pushes, halves_every_pass=True))
+
+
+def _passes_to_min_width():
+    """Passes of a search whose width halves every pass, from START_WIDTH until below MIN_WIDTH."""
+    passes, width = 0, START_WIDTH
+    while width >= MIN_WIDTH:
+        width /= 2
+        passes += 1
+    return passes
+
+
+def coordinate_search(sigmas, improves, sigma_min, rule=SearchRule()):
+    """Refine a sampling schedule (ends in 0, first value fixed) the way `rule` says: a trial is kept
+    when improves(trial, current). Returns (sigmas, passes run, moves kept)."""
     current = np.asarray(sigmas, dtype=np.float64).copy()
     width, passes, moves = START_WIDTH, 0, 0
-    while passes < max_passes and width >= MIN_WIDTH:
+    while passes < rule.passes and width >= MIN_WIDTH:
         passes += 1
         moved = False
         for index in range(1, len(current) - 1):
-            for trial_width in (width * fraction for fraction in widths):
-                kept = _move_point(current, index, trial_width, improves, sigma_min, pushes)
+            for trial_width in (width * fraction for fraction in rule.widths):
+                kept = _move_point(current, index, trial_width, improves, sigma_min, rule.pushes)
                 if kept:
                     current, point_moves = kept
                     moved, moves = True, moves + point_moves
                     break
-        if not moved:
+        if rule.halves_every_pass or not moved:
             width /= 2
     return current, passes, moves
 
@@ -435,8 +478,7 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
-    searched, result.data_moves = search_on_data(choice, judged, sigma_min, search_passes, data_figure.SEARCH_PUSHES,
-                                                 data_figure.SEARCH_WIDTHS)
+    searched, result.data_moves = search_on_data(choice, judged, sigma_min, data_searches(search_passes))
     if not result.data_moves:
         result.search = "no move"
         return
@@ -447,12 +489,12 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
         result.sigmas = searched
 
 
-def search_on_data(choice, judged, sigma_min, passes, pushes, width_sets):
+def search_on_data(choice, judged, sigma_min, rules):
     """(schedule, moves) of the lowest data score on `judged`'s scale among coordinate searches
-    from `choice`, one per entry of `width_sets` (trials they share are sampled once: DataCheck caches)."""
+    from `choice`, one per SearchRule in `rules` (trials they share are sampled once: DataCheck caches)."""
     found = []
-    for widths in width_sets:
-        searched, _, moves = coordinate_search(choice, on_data(judged), sigma_min, passes, pushes, widths)
+    for rule in rules:
+        searched, _, moves = coordinate_search(choice, on_data(judged), sigma_min, rule)
         found.append((judged.value(searched), moves, searched))
     _, moves, searched = min(found, key=lambda item: item[0])
     return searched, moves
@@ -476,11 +518,7 @@ def planned_evaluations(solver, step_counts, candidates, teacher_samples):
     from .samplers import sampler_nfe
 
     chunks = teacher_rows(teacher_samples) // CHUNK
-    fewest_passes = 0
-    width = START_WIDTH
-    while width >= MIN_WIDTH:
-        width /= 2
-        fewest_passes += 1
+    fewest_passes = _passes_to_min_width()
     fewest = most = 0
     for steps in step_counts:
         nfe = sampler_nfe(solver, steps)
@@ -606,7 +644,7 @@ class SolverStage:
         check = self._data_check(bar)
         if check is not None:
             bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))),
-                                                  self.search_passes)[1] +
+                                                  data_searches(self.search_passes))[1] +
                           data_figure.gate_evaluations(sampler_nfe(TEACHER_SOLVER, self.teacher_options[3]),
                                                        self.search_passes))
         tuned = {}

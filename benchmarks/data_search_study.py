@@ -7,8 +7,8 @@ the data itself, what such a search would add, so it runs the stage without it
 searching pixel FD directly, finds schedules far better than any candidate (docs/BENCHMARKS.md).
 This script runs `ays optimize` as a user would (seed 0), takes each step count's result and the
 stage's own data check, and runs coordinate searches (refine.search_on_data: one per `--widths`
-set, the lowest score kept; the stage's own are '1;1,0.5') on the data score instead of the teacher
-figure, the score's scale fixed by the stage's pool. It
+set, the lowest score kept; `--widths stage` runs the stage's own, refine.data_searches) on the data
+score instead of the teacher figure, the score's scale fixed by the stage's pool. It
 then compares the searched schedule with the stage's result:
 - on the data score of a fresh data check (other noise and x0 draws: seed --check-seed), to see
   whether the search over-fits its own 512 samples;
@@ -31,7 +31,9 @@ from race_study import recorded_run, study_parser  # noqa: E402
 
 
 def width_sets(text):
-    """'1;1,0.5' -> ((1.0,), (1.0, 0.5))."""
+    """'1;1,0.5' -> ((1.0,), (1.0, 0.5)); 'stage' -> None (the stage's own searches)."""
+    if text == "stage":
+        return None
     try:
         sets = tuple(tuple(float(w) for w in part.split(",")) for part in text.split(";"))
     except ValueError:
@@ -49,7 +51,8 @@ def main():
                         help="pushes of a kept move in its direction (the stage's data search: data_figure.SEARCH_PUSHES)")
     parser.add_argument("--widths", type=width_sets, default="1",
                         help="the searches, ';' between them, each the fractions of the pass's width a point tries in "
-                             "turn; the lowest score is kept (the stage's: '1;1,0.5', data_figure.SEARCH_WIDTHS)")
+                             "turn; the lowest score is kept. 'stage': the stage's own searches at --passes "
+                             "(refine.data_searches; their pushes are the stage's, not --pushes)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine
@@ -70,7 +73,9 @@ def main():
         judged = check.judge(pool)
         before = check.evaluations
         score = judged.value
-        searched, moves = refine.search_on_data(result.sigmas, judged, lo, args.passes, args.pushes, args.widths)
+        rules = (refine.data_searches(args.passes) if args.widths is None else
+                 [refine.SearchRule(args.passes, args.pushes, widths) for widths in args.widths])
+        searched, moves = refine.search_on_data(result.sigmas, judged, lo, rules)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")

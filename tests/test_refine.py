@@ -53,7 +53,7 @@ def test_coordinate_search_only_goes_down_and_approaches_a_known_optimum():
     figure = ConstructedFigure(target)
     start = sampling(80, 3, 1, 0.3, 0.01)
     start_value = figure.errors(start, 4).mean()
-    result, passes, moves = refine.coordinate_search(start, refine.on_figure(figure), SIGMA_MIN, max_passes=50)
+    result, passes, moves = refine.coordinate_search(start, refine.on_figure(figure), SIGMA_MIN, refine.SearchRule(passes=50))
     final = figure.errors(result, 4).mean()
     offset = np.mean(figure.offsets)
     assert moves > 0 and final < start_value
@@ -73,7 +73,7 @@ def test_a_kept_move_is_pushed_on_in_its_direction_while_it_improves(pushes, tar
         trials.append(trial)
         return abs(math.log(trial[1] / target)) < abs(math.log(current[1] / target))
 
-    result, passes, moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1, pushes)
+    result, passes, moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, refine.SearchRule(1, pushes))
     assert passes == 1 and moves == moved and len(trials) == tried
     assert result[1] == pytest.approx(80 * 8 ** -(1 / 2 ** moved))
     assert list(result[2:]) == [1, 0]
@@ -92,7 +92,8 @@ def test_a_pass_tries_at_most_both_directions_at_each_width_and_the_pushes_per_p
         ups[index] = ups.get(index, 0) + up
         return up and ups[index] >= len(widths)
 
-    result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN, 1, pushes, widths)
+    result, _, moves = refine.coordinate_search(sampling(80, 20, 5, 1, 0.2), improves, SIGMA_MIN,
+                                                 refine.SearchRule(1, pushes, widths))
     assert len(trials) == (2 * len(widths) + pushes) * 4 and moves == (1 + pushes) * 4
     assert np.all(np.diff(result[:-1]) < 0) and result[-2] > SIGMA_MIN
 
@@ -106,17 +107,50 @@ def test_a_point_tries_half_the_width_when_no_move_of_the_full_width_improves():
     def improves(trial, current):
         return abs(math.log(trial[1] / 16)) < abs(math.log(current[1] / 16))
 
-    alone, _, moves_alone = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1)
-    both, _, moves_both = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, 1, 0, (1.0, 0.5))
+    alone, _, moves_alone = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, refine.SearchRule(1))
+    both, _, moves_both = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN,
+                                                      refine.SearchRule(1, 0, (1.0, 0.5)))
     assert moves_alone == 0 and alone[1] == 10
     assert moves_both == 1 and both[1] == pytest.approx(10 * 8 ** 0.25)
+
+
+def test_a_width_that_halves_every_pass_reaches_what_the_width_alone_does_not():
+    # sigma 1 = 10 between 80 and 1, target 2.8: the first pass's half log-gap down reaches 10^0.5 = 3.16
+    # (the push on to 1.78 overshoots); the width alone then finds nothing closer. Halving every pass, the
+    # second pass's quarter (2.37) overshoots too, and the third's eighth reaches 10^0.4375 = 2.74
+    def improves(trial, current):
+        return abs(math.log(trial[1] / 2.8)) < abs(math.log(current[1] / 2.8))
+
+    alone, _, alone_moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN, refine.SearchRule(3, 3))
+    halving, passes, moves = refine.coordinate_search(sampling(80, 10, 1), improves, SIGMA_MIN,
+                                                      refine.SearchRule(3, 3, halves_every_pass=True))
+    assert alone_moves == 1 and alone[1] == pytest.approx(10 ** 0.5)
+    assert passes == 3 and moves == 2 and halving[1] == pytest.approx(10 ** 0.4375)
+
+
+def test_a_width_that_halves_every_pass_ends_below_the_least_width_and_the_plan_counts_so():
+    # every trial improves: the width alone runs every pass, the halving one stops after 0.5, 0.25, 0.125
+    assert refine.START_WIDTH == 0.5 and refine.MIN_WIDTH == 0.1
+    for rule, expected in ((refine.SearchRule(6), 6), (refine.SearchRule(6, halves_every_pass=True), 3)):
+        _, passes, _ = refine.coordinate_search(sampling(80, 10, 1), lambda trial, current: True, SIGMA_MIN, rule)
+        assert passes == rule.most_passes() == expected
+
+
+def test_the_searches_on_the_data():
+    assert refine.data_searches(0) == ()
+    alone, retries, halving = refine.data_searches(2)
+    assert (alone.passes, alone.widths, alone.halves_every_pass) == (2, (1.0,), False)
+    assert (retries.passes, retries.widths, retries.halves_every_pass) == (2, (1.0, 0.5), False)
+    assert (halving.passes, halving.widths, halving.halves_every_pass) == (3, (1.0,), True)
+    assert {rule.pushes for rule in (alone, retries, halving)} == {data_figure.SEARCH_PUSHES}
 
 
 @pytest.mark.parametrize("order", [((1.0,), (1.0, 0.5)), ((1.0, 0.5), (1.0,))])
 def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_order(order):
     # the target as above: one pass of the full width alone cannot move, the one with half widths can
     judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 16)))
-    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1, 0, order)
+    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN,
+                                             [refine.SearchRule(1, 0, widths) for widths in order])
     assert moves == 1 and searched[1] == pytest.approx(10 * 8 ** 0.25)
 
 
@@ -124,7 +158,8 @@ def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_or
 def test_the_search_on_the_data_keeps_the_lowest_score_not_the_most_moves(order):
     # target 28: the full width reaches 28.3 in one move; half widths take 16.8 then 24.8 (two moves, farther)
     judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 28)))
-    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN, 1, 3, order)
+    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN,
+                                             [refine.SearchRule(1, 3, widths) for widths in order])
     assert moves == 1 and searched[1] == pytest.approx(math.sqrt(800))
 
 
@@ -341,14 +376,26 @@ def test_the_schedule_file_records_what_each_step_count_became(tuned, words):
     assert refine.provenance_of(tuned) == words
 
 
-def test_the_stage_searches_on_the_data_with_half_width_retries_too():
-    # the data lie where only a quarter of the log-gap reaches in one pass (sigma 1: 16 between 80 and 1)
+def test_the_stage_searches_on_the_data_with_smaller_widths_too():
+    # the data lie where only a quarter of the log-gap reaches (sigma 1: 16 between 80 and 1): in one pass
+    # with half-width retries, or in the halving search's second pass; the width alone cannot
     start = sampling(80, 10, 1, 0.1, 0.02)
     data_like = sampling(80, 16, 1, 0.1, 0.02)
     result = refine.tune_steps(ConstructedFigure(start), 4, {"karras": start}, SIGMA_MIN, LogDistanceJudge(data_like),
                                search_passes=1)
     assert result.moves == 0 and result.data_moves == 1 and result.searched
     assert result.sigmas[1] == pytest.approx(10 * 8 ** 0.25) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
+
+
+def test_the_stage_searches_on_the_data_with_a_width_that_halves_every_pass_too():
+    # sigma 1's data lie at 2.8 (between 80 and 1): only the search whose width halves every pass, with
+    # its one pass more, reaches 10^0.4375 = 2.74 in the default 2 passes (see the test of coordinate_search)
+    start = sampling(80, 10, 1, 0.1, 0.02)
+    data_like = sampling(80, 2.8, 1, 0.1, 0.02)
+    result = refine.tune_steps(ConstructedFigure(start), 4, {"karras": start}, SIGMA_MIN, LogDistanceJudge(data_like),
+                               search_passes=2)
+    assert result.moves == 0 and result.data_moves == 2 and result.searched
+    assert result.sigmas[1] == pytest.approx(10 ** 0.4375) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
 
 
 @pytest.mark.parametrize("confirmed", [True, False])
@@ -504,7 +551,7 @@ def test_the_data_figure_prefers_a_schedule_only_when_its_samples_are_clearly_cl
     assert check.evaluations == 1024 * (1 + 60)  # a schedule judged twice is sampled once
 
 
-@pytest.mark.parametrize("passes", [2, 0])
+@pytest.mark.parametrize("passes", [2, 4, 0])
 def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     from ays_core.budget import count_evaluations
     from ays_core.samplers import sampler_nfe
@@ -513,11 +560,13 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     settings = RunSettings(solver="euler", step_counts="4", data_search_passes=passes)
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
-    # schedule, every trial of both searches for every point but the first in each pass, and the
+    # schedule, every trial of the searches for every point but the first in each pass, and the
     # confirmation's 2; at least the winner (nothing without a search; the converged solution's
     # gate may skip it)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
-    trials = passes * ((2 + 3) + (4 + 3))  # two searches: both directions at one width, then at two, and 3 pushes
+    # three searches, 3 pushes each: both directions at one width, at two, and at one width that halves every
+    # pass, with one pass more (but only 3 before the width falls below its least)
+    trials = passes * ((2 + 3) + (4 + 3)) + min(passes + 1, 3) * (2 + 3) if passes else 0
     most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + trials * (n - 1) + (2 if passes else 0))
                for n in (4, 10))
     fewest = sum(512 * sampler_nfe("euler", n) for n in (4, 10)) if passes else 0
