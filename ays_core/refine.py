@@ -37,11 +37,10 @@ The figure of the result is never above that of any candidate that ran on every 
    (paired bootstrap).
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
    data score is lower and a kept move pushed on in its direction while the score keeps falling
-   (data_figure.SEARCH_PUSHES), for at most `search_passes` passes (the run's data_search_passes). It
-   runs three ways (`data_searches`: the pass's width alone, half-width retries, a width that halves
-   every pass) and keeps the lowest score: greedy moves end in different places, and the lowest score
-   was the better held-out one. On the
-   photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
+   (data_figure.SEARCH_PUSHES), for `search_passes` passes (the run's data_search_passes). It runs
+   three ways (`data_searches`: the pass's width alone, half-width retries, and a width that halves
+   every pass, for one pass more) and keeps the lowest score: greedy moves end in different places,
+   and the lowest score picked the best or a near-best held-out list. On the photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
    search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
    the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
    toy it over-fitted its 512 samples in some cells.
@@ -234,8 +233,8 @@ class SearchRule:
     halves_every_pass: bool = False
 
     def most_passes(self):
-        """Passes before MIN_WIDTH ends the search, at most (the width halves at least once per pass
-        when `halves_every_pass`)."""
+        """The most passes this rule can run (a width that halves every pass falls below MIN_WIDTH
+        after _passes_to_min_width of them)."""
         return min(self.passes, _passes_to_min_width()) if self.halves_every_pass else self.passes
 
     def most_trials(self):
@@ -249,11 +248,11 @@ def data_searches(passes):
     UNet each one alone lost some cells on held-out pixel FD, and the lowest own score picked the best
     or near-best list in all 6 studied (docs/BENCHMARKS.md): the pass's width alone; half-width retries
     where it fails; and a width that halves every pass, with one pass more (0.5, 0.25, 0.125 of the
-    log-gaps at the default 2)."""
+    log-gaps at the default 2, as measured; from 3 passes on it ends after those 3 all the same)."""
     if not passes:
         return ()
     pushes = data_figure.SEARCH_PUSHES
-    return (SearchRule(passes, pushes), SearchRule(passes, pushes, (1.0, 0.5)),
+    return (SearchRule(passes, pushes), SearchRule(passes, pushes, widths=(1.0, 0.5)),
             SearchRule(passes + 1, pushes, halves_every_pass=True))
 
 
@@ -442,7 +441,7 @@ def on_data(judged):
 def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_passes=0):
     """Race `candidates` (label -> sampling sigmas of `steps` steps), refine the winner; with a
     data_figure.DataCheck, choose among the plausible candidates and the refined schedule on the
-    data, then search on the data for at most `search_passes` passes (see the module docstring)."""
+    data, then search on the data (`data_searches(search_passes)`; see the module docstring)."""
     def spent():
         return figure.evaluations + (data_check.evaluations if data_check is not None else 0)
 

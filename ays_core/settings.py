@@ -46,7 +46,8 @@ class RunSettings:
     start: str = "all"                         # see STARTS
     step_counts: str = "4,6,8"                 # solver stage: step counts tuned beside `steps` ("" for none)
     teacher_samples: int = 32                  # solver stage: samples of its teacher
-    data_search_passes: int = 2                # solver stage, x0 are data: most passes of the search on them (0: none)
+    data_search_passes: int = 2                # solver stage, x0 are data: passes of the searches on them (one of
+                                               # them runs one more; 0: none)
     # x0 for latent diffusion models: images, or data-free draws for prompts
     image_folder: str = ""                     # images (a .txt beside one is its caption)
     prompts: str = ""                          # one prompt per line

@@ -52,7 +52,8 @@ def main():
     parser.add_argument("--widths", type=width_sets, default="1",
                         help="the searches, ';' between them, each the fractions of the pass's width a point tries in "
                              "turn; the lowest score is kept. 'stage': the stage's own searches at --passes "
-                             "(refine.data_searches; their pushes are the stage's, not --pushes)")
+                             "(refine.data_searches; their pushes are the stage's, not --pushes; the stage's "
+                             "default is --passes 2)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine

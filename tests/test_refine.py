@@ -376,15 +376,17 @@ def test_the_schedule_file_records_what_each_step_count_became(tuned, words):
     assert refine.provenance_of(tuned) == words
 
 
-def test_the_stage_searches_on_the_data_with_smaller_widths_too():
-    # the data lie where only a quarter of the log-gap reaches (sigma 1: 16 between 80 and 1): in one pass
-    # with half-width retries, or in the halving search's second pass; the width alone cannot
-    start = sampling(80, 10, 1, 0.1, 0.02)
-    data_like = sampling(80, 16, 1, 0.1, 0.02)
-    result = refine.tune_steps(ConstructedFigure(start), 4, {"karras": start}, SIGMA_MIN, LogDistanceJudge(data_like),
+def test_the_stage_searches_on_the_data_with_half_width_retries_too():
+    # sigma 1 = 10 (between 80 and 1) has its data at 5.7, sigma 2 = 1 at sqrt(SIGMA_MIN) = 0.045. In one
+    # pass only the half-width retries reach 10^0.75 = 5.62 (a quarter of the log-gap to 1) before sigma 2
+    # moves down: afterwards a quarter of the gap to 0.045 overshoots, which is all the halving search's
+    # second pass tries, and the width alone has no second pass
+    start = sampling(80, 10, 1)
+    data_like = sampling(80, 5.7, math.sqrt(SIGMA_MIN))
+    result = refine.tune_steps(ConstructedFigure(start), 2, {"karras": start}, SIGMA_MIN, LogDistanceJudge(data_like),
                                search_passes=1)
-    assert result.moves == 0 and result.data_moves == 1 and result.searched
-    assert result.sigmas[1] == pytest.approx(10 * 8 ** 0.25) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
+    assert result.moves == 0 and result.data_moves == 2 and result.searched
+    assert result.sigmas[1] == pytest.approx(10 ** 0.75) and result.sigmas[2] == pytest.approx(math.sqrt(SIGMA_MIN))
 
 
 def test_the_stage_searches_on_the_data_with_a_width_that_halves_every_pass_too():
