@@ -40,8 +40,9 @@ The figure of the result is never above that of any candidate that ran on every 
    (data_figure.SEARCH_PUSHES), for `search_passes` passes (the run's data_search_passes). It runs
    three ways (`data_searches`: the pass's width alone, half-width retries, and a width that halves
    every pass, for one pass more) and keeps the lowest score: greedy moves end in different places,
-   and the lowest score picked the best or a near-best held-out list. On the photo-patch UNet the oracle, searching pixel FD, beat every candidate by far, and so did this
-   search (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
+   and the lowest score picked the best or a near-best held-out list. On the photo-patch UNet the
+   oracle, searching pixel FD, beat every candidate by far, and so did this search
+   (benchmarks/data_search_study.py: pixel FD -11 to -58 at 6-10 NFE in 2 passes, and with
    the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
    toy it over-fitted its 512 samples in some cells.
    So the searched schedule replaces the choice only when a fresh check (other noise, other x0
