@@ -1,5 +1,6 @@
 """benchmarks/suite.py (`make bench`): a cell run twice renders the same tables, and the docs block
-between the markers is replaced without touching the rest of the file."""
+between the markers is replaced without touching the rest of the file; benchmarks/oracle_again.py
+takes a suite run's oracle lists as that run made them."""
 import os
 from dataclasses import replace
 
@@ -70,3 +71,24 @@ def test_a_cells_timing_is_read_back_for_the_render_only_header(suite, tmp_path)
     (tmp_path / "toy" / "euler" / "timing.json").write_text('{"optimize_s": 30.0, "bench_s": 150.0}')
     assert sum(suite.cell_timing(str(results)).values()) == 180.0
     assert suite.timing_line(str(results)) == "optimize 30 s, bench 2.5 min"
+
+
+def test_oracle_again_benches_the_oracle_lists_as_the_suite_ran_them(suite, tmp_path):
+    import json
+
+    import oracle_again
+
+    folder = tmp_path / "toy" / "euler"
+    (folder / "bench").mkdir(parents=True)
+    config = {"seeds": [1000, 1001, 1002, 1003, 1004], "samples": 1000,
+              "oracle": {"euler@4": [80.0, 5.0, 0.5, 0.01, 0.0]}}
+    (folder / "bench" / "results.json").write_text(json.dumps({"config": config}), encoding="utf-8")
+    (folder / "AYS.json").write_text(json.dumps({"id": "x", "step_schedules": {"4": [80.0, 9.0, 1.0, 0.1]}}),
+                                     encoding="utf-8")
+    doc, samples = oracle_again.oracle_as_schedule(str(folder), "euler", [4], suite.FULL)
+    assert doc["step_schedules"]["4"] == [80.0, 5.0, 0.5, 0.01] and doc["id"] == "x" and samples == 1000
+    assert json.loads((folder / "AYS.json").read_text(encoding="utf-8"))["step_schedules"]["4"][1] == 9.0
+    with pytest.raises(SystemExit, match="no oracle at 6 NFE"):
+        oracle_again.oracle_as_schedule(str(folder), "euler", [6], suite.FULL)
+    with pytest.raises(SystemExit, match="--quick"):
+        oracle_again.oracle_as_schedule(str(folder), "euler", [4], suite.QUICK)
