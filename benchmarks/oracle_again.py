@@ -19,7 +19,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 
-from suite import FULL, MODELS, QUICK, SOLVERS, run  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from suite import FULL, MODELS, QUICK, SOLVERS, bench_argv, run  # noqa: E402
 
 VERDICTS = {0: "within", 1: "the oracle again better", -1: "its list better"}
 
@@ -89,11 +91,11 @@ def main():
             schedule = os.path.join(out, "oracle-list.json")
             with open(schedule, "w") as f:
                 json.dump(doc, f)
-            run("bench", "--model", MODELS[model_name], "--schedules", f"{schedule},oracle", "--samplers", solver,
-                "--nfe", ",".join(map(str, nfe)), "--samples", str(samples), "--seeds", str(settings.seeds),
-                "--seed", str(settings.seed), "--oracle-evaluations", str(settings.oracle_evaluations),
-                "--oracle-samples", str(settings.sizes(model_name)[1]), "--out", os.path.join(out, "bench"),
-                "--no-progress")
+            if samples != settings.sizes(model_name)[0]:
+                sys.exit(f"oracle_again: {model_name} {solver} was run with {samples} samples, not these settings' "
+                         f"{settings.sizes(model_name)[0]} (--quick for a `make bench-quick` run)")
+            run(*bench_argv(model_name, solver, replace(settings, nfe=tuple(nfe)), (schedule, "oracle"),
+                            os.path.join(out, "bench")))
             result = read_result(os.path.join(out, "bench", "results.json"))
             key = result.metrics[0].key
             for (_, n), values in sorted(per_seed(result.rows, key).items(), key=lambda item: item[0][1]):

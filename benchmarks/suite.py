@@ -77,23 +77,27 @@ def run(*argv):
         sys.exit(status)
 
 
+def bench_argv(model_name, sampler, settings, schedules, out):
+    """The `ays bench` arguments of one (model, sampler) cell at the suite's `settings`."""
+    samples, oracle_samples = settings.sizes(model_name)
+    return ("bench", "--model", MODELS[model_name], "--schedules", ",".join(schedules), "--samplers", sampler,
+            "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples), "--seeds", str(settings.seeds),
+            "--seed", str(settings.seed), "--oracle-evaluations", str(settings.oracle_evaluations),
+            "--oracle-samples", str(oracle_samples), "--out", out, "--no-progress")
+
+
 def bench_one(model_name, sampler, settings, out):
     """Optimize for (model, sampler), then bench; returns the results.json path. The wall time of
     each part goes to timing.json beside it."""
     folder = os.path.join(out, model_name, sampler)
     os.makedirs(folder, exist_ok=True)
-    model = MODELS[model_name]
     ays_file = os.path.join(folder, "AYS.json")
     started = time.time()
-    run("optimize", "--model", model, "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
+    run("optimize", "--model", MODELS[model_name], "--steps", "10", "--solver", sampler, "--seed", "0", "--out", ays_file,
         *settings.optimize_args)
     optimized = time.time()
-    samples, oracle_samples = settings.sizes(model_name)
-    run("bench", "--model", model, "--schedules", ",".join((ays_file, *BASELINES, "gits", "oracle")),
-        "--samplers", sampler, "--nfe", ",".join(map(str, settings.nfe)), "--samples", str(samples),
-        "--seeds", str(settings.seeds), "--seed", str(settings.seed),
-        "--oracle-evaluations", str(settings.oracle_evaluations), "--oracle-samples", str(oracle_samples),
-        "--out", os.path.join(folder, "bench"), "--no-progress")
+    run(*bench_argv(model_name, sampler, settings, (ays_file, *BASELINES, "gits", "oracle"),
+                    os.path.join(folder, "bench")))
     timing = {"optimize_s": round(optimized - started, 1), "bench_s": round(time.time() - optimized, 1)}
     atomic_write(os.path.join(folder, "timing.json"), json.dumps(timing).encode("utf-8"))
     return os.path.join(folder, "bench", "results.json")
