@@ -24,7 +24,8 @@ resamples (the same noise rows for both schedules, data rows drawn again). Sampl
 as their projections (256 + at most 128 numbers per sample), so image latents stay small.
 
 A schedule searched on this figure (refine.tune_steps) is chosen on the same samples that judge
-it, so it is confirmed on a fresh check (`confirm`): other noise and other x0 draws.
+it, so the fresh check (`confirm`: other noise and other x0 draws) chooses among the searches' lists
+and confirms the pick against the schedule they started from.
 """
 import math
 
@@ -136,12 +137,12 @@ class DataCheck:
         judged = Judgement(self, {"converged": self.samples(reference_sigmas, solver), "schedule": self.samples(sigmas)})
         return judged.scores["schedule"] - judged.scores["converged"] >= CONVERGED_MARGIN
 
-    def confirm(self, searched, before):
-        """The Judgement, on a fresh check (other noise, other x0 draws: seeded apart from every
-        other stream of the run), of {"searched": searched, "before": before} (sampling sigmas)."""
+    def confirm(self, pool):
+        """A Judgement of the schedules in `pool` (name -> sampling sigmas) on a fresh check (other
+        noise, other x0 draws: seeded apart from every other stream of the run)."""
         if self.fresh is None:
             self.fresh = self._fresh_check(confirmation_seed(self.seed))
-        return self.fresh.judge({"searched": searched, "before": before})
+        return self.fresh.judge(pool)
 
 
 def confirmation_seed(seed):
@@ -198,7 +199,7 @@ def evaluations(solver, step_counts, candidates, searches):
     the search on the data, refine.data_searches; none when there is no search). Fewest: only the race
     winner is judged (nothing when there is no search), and the converged solution's gate skips the
     search. Most: every candidate and the refined schedule are judged, every trial of every search
-    runs, and the searched schedule and its start are sampled again for the confirmation."""
+    runs, and every search's list and their start are sampled again on the fresh check."""
     from .samplers import sampler_nfe
 
     trials = sum(rule.most_passes() * rule.most_trials() for rule in searches)  # per free point
@@ -206,7 +207,7 @@ def evaluations(solver, step_counts, candidates, searches):
     for steps in step_counts:
         schedule = SAMPLES * sampler_nfe(solver, steps)
         fewest += schedule if searches else 0
-        most += schedule * (candidates + 1 + trials * (steps - 1) + (2 if searches else 0))
+        most += schedule * (candidates + 1 + trials * (steps - 1) + (len(searches) + 1 if searches else 0))
     return fewest, most
 
 

@@ -7,8 +7,9 @@ the data itself, what such a search would add, so it runs the stage without it
 searching pixel FD directly, finds schedules far better than any candidate (docs/BENCHMARKS.md).
 This script runs `ays optimize` as a user would (seed 0), takes each step count's result and the
 stage's own data check, and runs coordinate searches (refine.search_on_data: one per `--widths`
-set, the lowest score kept; `--widths stage` runs the stage's own, refine.data_searches) on the data
-score instead of the teacher figure, the score's scale fixed by the stage's pool. It
+set, the stage's fresh check picking among their lists; `--widths stage` runs the stage's own,
+refine.data_searches) on the data score instead of the teacher figure, the score's scale fixed by
+the stage's pool. It
 then compares the searched schedule with the stage's result:
 - on the data score of a fresh data check (other noise and x0 draws: seed --check-seed), to see
   whether the search over-fits its own 512 samples;
@@ -51,9 +52,9 @@ def main():
                         help="pushes of a kept move in its direction (the stage's data search: data_figure.SEARCH_PUSHES)")
     parser.add_argument("--widths", type=width_sets, default="1",
                         help="the searches, ';' between them, each the fractions of the pass's width a point tries in "
-                             "turn; the lowest score is kept. 'stage': the stage's own searches at --passes "
-                             "(refine.data_searches; their pushes are the stage's, not --pushes; the stage's "
-                             "default is --passes 2)")
+                             "turn; the stage's fresh check picks among their lists. 'stage': the stage's own searches "
+                             "at --passes (refine.data_searches; their pushes are the stage's, not --pushes; the "
+                             "stage's default is --passes 2)")
     args = parser.parse_args()
 
     from ays_core import data_figure, refine
@@ -76,7 +77,8 @@ def main():
         score = judged.value
         rules = (refine.data_searches(args.passes) if args.widths is None else
                  [refine.SearchRule(args.passes, args.pushes, widths) for widths in args.widths])
-        searched, moves = refine.search_on_data(result.sigmas, judged, lo, rules)
+        found = refine.search_on_data(result.sigmas, judged, check, lo, rules)
+        searched, moves = (result.sigmas, 0) if found is None else (found.sigmas, found.moves)
         cost = check.evaluations - before
         fresh = data_figure.DataCheck(model, args.solver, x0_sampler(data_source(model, None)), data_figure.SAMPLES,
                                       args.check_seed, (lo, hi), shape, "cpu")

@@ -145,22 +145,31 @@ def test_the_searches_on_the_data():
     assert {rule.pushes for rule in (alone, retries, halving)} == {data_figure.SEARCH_PUSHES}
 
 
-@pytest.mark.parametrize("order", [((1.0,), (1.0, 0.5)), ((1.0, 0.5), (1.0,))])
-def test_the_search_on_the_data_keeps_the_lowest_score_of_its_searches_in_any_order(order):
-    # the target as above: one pass of the full width alone cannot move, the one with half widths can
-    judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 16)))
-    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN,
-                                             [refine.SearchRule(1, 0, widths) for widths in order])
-    assert moves == 1 and searched[1] == pytest.approx(10 * 8 ** 0.25)
-
-
 @pytest.mark.parametrize("order", [((1.0,), (0.5,)), ((0.5,), (1.0,))])
-def test_the_search_on_the_data_keeps_the_lowest_score_not_the_most_moves(order):
-    # target 28: the full width reaches 28.3 in one move; half widths take 16.8 then 24.8 (two moves, farther)
-    judged = types.SimpleNamespace(value=lambda sigmas: abs(math.log(sigmas[1] / 28)))
-    searched, moves = refine.search_on_data(sampling(80, 10, 1), judged, SIGMA_MIN,
-                                             [refine.SearchRule(1, 3, widths) for widths in order])
-    assert moves == 1 and searched[1] == pytest.approx(math.sqrt(800))
+@pytest.mark.parametrize("fresh_at", [28, 24])
+def test_the_fresh_check_picks_among_the_lists_the_searches_end_on_in_any_order(order, fresh_at):
+    # sigma 1's data lie at 28 on the search's own samples: the full width reaches 28.3 in one move, half
+    # widths take 16.8 then 24.8 (two moves); the fresh check's data lie at `fresh_at`. Its pick, not the
+    # lowest own score, is the result
+    start = sampling(80, 10, 1)
+    check = LogDistanceJudge(sampling(80, 28, 1), fresh_like=sampling(80, fresh_at, 1))
+    found = refine.search_on_data(start, check.judge({"start": start}), check, SIGMA_MIN,
+                                  [refine.SearchRule(1, 3, widths) for widths in order])
+    expected, moves = (math.sqrt(800), 1) if fresh_at == 28 else (10 * 8 ** 0.25 * (80 / (10 * 8 ** 0.25)) ** 0.25, 2)
+    assert found.lists == 2 and found.moves == moves and found.sigmas[1] == pytest.approx(expected)
+    assert found.confirmed and found.confirmation["searched"] < found.confirmation["before"]
+    assert found.confirmation["searched"] == pytest.approx(abs(math.log(expected / fresh_at)) / math.sqrt(3))
+
+
+def test_a_list_two_searches_end_on_is_judged_once_and_no_move_is_no_result():
+    start = sampling(80, 10, 1)
+    check = LogDistanceJudge(sampling(80, 28, 1))
+    found = refine.search_on_data(start, check.judge({"start": start}), check, SIGMA_MIN,
+                                  [refine.SearchRule(1, 3), refine.SearchRule(2, 3)])
+    assert found.lists == 1 and found.moves == 1 and check.confirmed == [{"search 1", "before"}]
+    at_start = LogDistanceJudge(start)
+    assert refine.search_on_data(start, at_start.judge({"start": start}), at_start, SIGMA_MIN,
+                                 [refine.SearchRule(1, 3)]) is None and at_start.confirmed == []
 
 
 def test_trial_schedule_moves_within_the_neighbours():
@@ -269,7 +278,7 @@ class LogDistanceJudge:
     def __init__(self, data_like, margin=0.0, fresh_like=None):
         self.target, self.margin = np.log(np.asarray(data_like[:-1])), margin
         self.fresh_target = self.target if fresh_like is None else np.log(np.asarray(fresh_like[:-1]))
-        self.judged, self.sampled = [], set()
+        self.judged, self.confirmed, self.sampled = [], [], set()
 
     @property
     def evaluations(self):  # one per schedule sampled, as the real check's cache counts them
@@ -290,8 +299,9 @@ class LogDistanceJudge:
         self.judged.append(set(pool))
         return self.judgement(pool, self.target)
 
-    def confirm(self, searched, before):
-        return self.judgement({"searched": searched, "before": before}, self.fresh_target, fresh=True)
+    def confirm(self, pool):
+        self.confirmed.append(set(pool))
+        return self.judgement(pool, self.fresh_target, fresh=True)
 
     converged_is_closer = False
 
@@ -398,6 +408,7 @@ def test_the_stage_searches_on_the_data_with_a_width_that_halves_every_pass_too(
                                search_passes=2)
     assert result.moves == 0 and result.data_moves == 2 and result.searched
     assert result.sigmas[1] == pytest.approx(10 ** 0.4375) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
+    assert result.searched_lists == 2 and "ended on 2 different lists; the one that fresh" in result.describe()
 
 
 @pytest.mark.parametrize("confirmed", [True, False])
@@ -501,7 +512,7 @@ def test_the_fresh_check_uses_other_noise_and_other_draws_and_counts_its_samples
     toy, check = gaussian_check(256)
     one, two = sampling(SIGMA_MAX, 1.0, SIGMA_MIN), sampling(SIGMA_MAX, 3.0, 0.1, SIGMA_MIN)
     check.judge({"one": one})
-    fresh = check.confirm(two, one)
+    fresh = check.confirm({"searched": two, "before": one})
     assert set(fresh.scores) == {"searched", "before"} and check.fresh.seed == confirmation_seed(0)
     assert not torch.equal(check.fresh.noise, check.noise) and not np.array_equal(check.fresh.data[0], check.data[0])
     assert check.evaluations == 256 * (3 + 3 + 4)  # one (3 steps) here; one and two (4 steps) on the fresh check
@@ -563,13 +574,13 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
     # at 4 and at 10 steps, 512 samples per schedule: at most every candidate and the refined
     # schedule, every trial of the searches for every point but the first in each pass, and the
-    # confirmation's 2; at least the winner (nothing without a search; the converged solution's
-    # gate may skip it)
+    # fresh check's 4 (the three searches' lists and their start); at least the winner (nothing
+    # without a search; the converged solution's gate may skip it)
     candidates = len(refine.HAND_MADE) + 1 + 3 * 4  # hand-made, GITS-style, 3 iterates of 4 descents
     # three searches, 3 pushes each: both directions at one width, at two, and at one width that halves every
     # pass, with one pass more (but only 3 before the width falls below its least)
     trials = passes * ((2 + 3) + (4 + 3)) + min(passes + 1, 3) * (2 + 3) if passes else 0
-    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + trials * (n - 1) + (2 if passes else 0))
+    most = sum(512 * sampler_nfe("euler", n) * (candidates + 1 + trials * (n - 1) + (3 + 1 if passes else 0))
                for n in (4, 10))
     fewest = sum(512 * sampler_nfe("euler", n) for n in (4, 10)) if passes else 0
     teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
