@@ -166,7 +166,7 @@ def test_a_list_two_searches_end_on_is_judged_once_and_no_move_is_no_result():
     check = LogDistanceJudge(sampling(80, 28, 1))
     found = refine.search_on_data(start, check.judge({"start": start}), check, SIGMA_MIN,
                                   [refine.SearchRule(1, 3), refine.SearchRule(2, 3)])
-    assert found.lists == 1 and found.moves == 1 and check.confirmed == [{"search 1", "before"}]
+    assert found.lists == 1 and found.moves == 1 and check.confirmed == [{"search 1"}, {"searched", "before"}]
     at_start = LogDistanceJudge(start)
     assert refine.search_on_data(start, at_start.judge({"start": start}), at_start, SIGMA_MIN,
                                  [refine.SearchRule(1, 3)]) is None and at_start.confirmed == []
@@ -408,7 +408,8 @@ def test_the_stage_searches_on_the_data_with_a_width_that_halves_every_pass_too(
                                search_passes=2)
     assert result.moves == 0 and result.data_moves == 2 and result.searched
     assert result.sigmas[1] == pytest.approx(10 ** 0.4375) and list(result.sigmas[2:]) == [1, 0.1, 0.02, 0]
-    assert result.searched_lists == 2 and "ended on 2 different lists; the one that fresh" in result.describe()
+    assert result.searched_lists == 2 and ("moved it to 2 different lists; fresh samples put the one 2 moves away "
+                                           "closest and confirmed") in result.describe()
 
 
 @pytest.mark.parametrize("confirmed", [True, False])
@@ -431,7 +432,8 @@ def test_the_search_on_the_data_moves_toward_the_data_and_is_kept_only_when_fres
         assert to_data(result.sigmas) < 0.7 * to_data(teacher_optimum)
         assert result.figure == pytest.approx(figure.errors(result.sigmas, 4).mean())
         assert result.provenance() == f"karras, unchanged, then {result.data_moves} moves on the data (confirmed)"
-        assert "fresh samples confirmed" in result.describe() and "the result is the searched schedule" in result.describe()
+        assert "confirmed that it lies clearly closer to the data" in result.describe()
+        assert "the result is the searched schedule" in result.describe()
     else:  # the fresh check's data lie where the teacher's optimum is: the search over-fitted, dropped
         assert not result.searched and result.hand_made and np.array_equal(result.sigmas, teacher_optimum)
         assert result.provenance() == "karras, unchanged"
