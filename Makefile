@@ -22,7 +22,7 @@ demo: setup
 	$(PY) benchmarks/demo.py
 	@echo "The ays command is in $(VENV)/bin: run '. $(VENV)/bin/activate' to put it on your PATH."
 
-# Every table of docs/BENCHMARKS.md's suite section (68 min on 2 cores; bench-quick prints a subset, 13 min when last timed, before the pushes and the later searches).
+# Every table of docs/BENCHMARKS.md's suite section (70 min on 2 cores; bench-quick prints a subset, 13 min when last timed, before the pushes and the later searches).
 bench: setup
 	$(PY) benchmarks/suite.py $(ARGS)
 

@@ -84,7 +84,7 @@ def main():
                                       args.check_seed, (lo, hi), shape, "cpu")
         fresh_judged = fresh.judge({"stage": result.sigmas, "searched": searched})
         print(f"\n== {steps} steps: stage result {result.provenance()}; the data search kept {moves} moves "
-              f"({cost:,} denoiser evaluations)")
+              f"({cost:,} denoiser evaluations, the stage's fresh check included)")
         print(f"  data score, own check: stage {score(result.sigmas):.4g}, searched {score(searched):.4g}; fresh check "
               f"(seed {args.check_seed}): stage {fresh_judged.scores['stage']:.4g}, searched "
               f"{fresh_judged.scores['searched']:.4g}")

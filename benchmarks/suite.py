@@ -48,7 +48,7 @@ class SuiteSettings:
     samples: int = 1000          # per seed and cell (the toy and digits)
     oracle_samples: int = 512    # per oracle evaluation (the toy and digits)
     # The photo-patch UNet costs ~15x the digits MLP per sample, twice that with a Brownian path
-    # (stochastic solvers): fewer samples keep the whole suite near an hour on 2 cores (68 min
+    # (stochastic solvers): fewer samples keep the whole suite near an hour on 2 cores (70 min
     # measured; docs/BENCHMARKS.md has the timings).
     image_samples: int = 256
     image_oracle_samples: int = 256
