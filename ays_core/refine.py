@@ -45,11 +45,11 @@ The figure of the result is never above that of any candidate that ran on every 
    the pushes -89 to -94 for dpmpp_2m, both held-out metrics better); on the digits and the exact
    toy it over-fitted its 512 samples in some cells.
    So a fresh check (other noise, other x0 draws) picks the closest of the lists the searches end on
-   (the lowest own score is the least of three minima on the same samples; in the suite the two picks
-   differed in 3 of 24 step counts: docs/BENCHMARKS.md, ninth round), and that list replaces the
-   choice only when it is clearly closer to the data there. There is no search where the model's
-   converged solution lies far closer to the data than the choice (the exact toy: the teacher
-   leads there).
+   (the lowest own score is the least of two or three minima on the same samples; in the suite the
+   two picks differed in 4 of 24 step counts: docs/BENCHMARKS.md, ninth round), and that list
+   replaces the choice only when it is clearly closer to the data there. There is no search where
+   the model's converged solution lies far closer to the data than the choice (the exact toy: the
+   teacher leads there).
 """
 import math
 from dataclasses import dataclass, field
