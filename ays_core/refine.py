@@ -250,9 +250,9 @@ def data_searches(passes):
     keeps the list a fresh check puts closest (search_on_data). All push a kept move
     (data_figure.SEARCH_PUSHES). On the photo-patch UNet each one alone lost some cells on held-out
     pixel FD, and one of them had the best or a near-best list in all 6 studied (docs/BENCHMARKS.md):
-    the pass's width alone; half-width retries
-    where it fails; and a width that halves every pass, with one pass more (0.5, 0.25, 0.125 of the
-    log-gaps at the default 2, as measured; from 3 passes on it ends after those 3 all the same)."""
+    the pass's width alone; half-width retries where it fails; and a width that halves every pass,
+    with one pass more (0.5, 0.25, 0.125 of the log-gaps at the default 2, as measured; from 3 passes
+    on it ends after those 3 all the same)."""
     if not passes:
         return ()
     pushes = data_figure.SEARCH_PUSHES

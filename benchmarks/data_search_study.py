@@ -9,8 +9,7 @@ This script runs `ays optimize` as a user would (seed 0), takes each step count'
 stage's own data check, and runs coordinate searches (refine.search_on_data: one per `--widths`
 set, the stage's fresh check picking among their lists; `--widths stage` runs the stage's own,
 refine.data_searches) on the data score instead of the teacher figure, the score's scale fixed by
-the stage's pool. It
-then compares the searched schedule with the stage's result:
+the stage's pool. It then compares the searched schedule with the stage's result:
 - on the data score of a fresh data check (other noise and x0 draws: seed --check-seed), to see
   whether the search over-fits its own 512 samples;
 - on the bench's metrics against held-out data (--eval-seeds seeds from --seed), paired.

@@ -58,10 +58,10 @@ def add_parser(subparsers, common):
                    help=f"samples of the teacher the race and refinement compare with (default {DEFAULTS.teacher_samples})")
     p.add_argument("--data-search-passes", type=int, default=DEFAULTS.data_search_passes, metavar="N",
                    help=f"when the x0 are data (--data, or a model with data of its own): passes of the search on "
-                        f"the data after the race (three searches; fresh samples pick among their lists: each pass moves every point "
-                        f"up or down and pushes a kept move on while it helps; one search also tries half the width "
-                        f"where the full width fails, one halves the width after every pass and runs one pass more, "
-                        f"at most 3; 512 x0-sized samples per trial); 0 skips it "
+                        f"the data after the race (three searches; fresh samples pick among their lists: each pass "
+                        f"moves every point up or down and pushes a kept move on while it helps; one search also tries "
+                        f"half the width where the full width fails, one halves the width after every pass and runs "
+                        f"one pass more, at most 3; 512 x0-sized samples per trial); 0 skips it "
                         f"(default {DEFAULTS.data_search_passes})")
     p.add_argument("--patience", type=int, default=DEFAULTS.patience, metavar="K",
                    help=f"paper mode's early stopping: iterations without a better validation figure before stopping "
