@@ -10,7 +10,6 @@ only under --out, where summary.json keeps every cell's verdict and the counts p
     nice .venv/bin/python benchmarks/oracle_again.py --models toy,digits,patches
 """
 import argparse
-import copy
 import json
 import os
 import sys
@@ -21,17 +20,11 @@ sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 
 from dataclasses import replace  # noqa: E402
 
+from ays_core.errors import AYSError  # noqa: E402
+from ays_core.fileio import atomic_write, read_json  # noqa: E402
 from suite import FULL, MODELS, QUICK, SOLVERS, bench_argv, run  # noqa: E402
 
 VERDICTS = {0: "within", 1: "the oracle again better", -1: "its list better"}
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        sys.exit(f"oracle_again: cannot read {path}: {error}")
 
 
 def oracle_as_schedule(folder, solver, nfe, settings):
@@ -42,7 +35,7 @@ def oracle_as_schedule(folder, solver, nfe, settings):
     if len(config["seeds"]) != settings.seeds or config["seeds"][0] != settings.seed:
         sys.exit(f"oracle_again: {folder} was run with seeds {config['seeds']}, not these settings' "
                  f"{settings.seeds} from {settings.seed} (--quick for a `make bench-quick` run)")
-    doc = copy.deepcopy(read_json(os.path.join(folder, "AYS.json")))
+    doc = read_json(os.path.join(folder, "AYS.json"))
     for n in nfe:
         key = f"{solver}@{n}"
         if key not in config.get("oracle", {}):
@@ -87,13 +80,12 @@ def main():
         for solver in samplers:
             out = os.path.join(out_root, model_name, solver)
             doc, samples = oracle_as_schedule(os.path.join(suite, model_name, solver), solver, nfe, settings)
-            os.makedirs(out, exist_ok=True)
-            schedule = os.path.join(out, "oracle-list.json")
-            with open(schedule, "w") as f:
-                json.dump(doc, f)
             if samples != settings.sizes(model_name)[0]:
                 sys.exit(f"oracle_again: {model_name} {solver} was run with {samples} samples, not these settings' "
                          f"{settings.sizes(model_name)[0]} (--quick for a `make bench-quick` run)")
+            os.makedirs(out, exist_ok=True)
+            schedule = os.path.join(out, "oracle-list.json")
+            atomic_write(schedule, json.dumps(doc).encode("utf-8"))
             run(*bench_argv(model_name, solver, replace(settings, nfe=tuple(nfe)), (schedule, "oracle"),
                             os.path.join(out, "bench")))
             result = read_result(os.path.join(out, "bench", "results.json"))
@@ -110,9 +102,12 @@ def main():
                       f"{diff:+.3g} ± {half:.2g}: {verdict}", flush=True)
     for model_name, (met, total) in counts.items():
         print(f"{model_name}: the oracle's own list is within the oracle again or better in {met} of {total} cells")
-    with open(os.path.join(out_root, "summary.json"), "w") as f:
-        json.dump({"suite": suite, "cells": cells, "within_or_better": counts}, f, indent=1)
+    summary = {"suite": suite, "cells": cells, "within_or_better": counts}
+    atomic_write(os.path.join(out_root, "summary.json"), json.dumps(summary, indent=1).encode("utf-8"))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AYSError as error:  # an unreadable or malformed file of the suite run
+        sys.exit(f"oracle_again: {error}")
