@@ -116,7 +116,7 @@ def _count_solver_stage(count, settings, data_free):
                                               candidates, settings.teacher_samples)
     if not data_free:  # x0 are data: candidates are judged and searched on them too (ays_core/data_figure.py)
         gate = data_figure.gate_evaluations(sampler_nfe(refine.TEACHER_SOLVER, settings.reference_steps),
-                                            settings.data_search_passes)
+                                            settings.solver, settings.data_search_passes)
         if gate:
             count.fixed["converged samples for the data check"] = gate
         data_fewest, data_most = data_figure.evaluations(settings.solver, settings.tuned_steps(), candidates,

@@ -26,6 +26,11 @@ as their projections (256 + at most 128 numbers per sample), so image latents st
 A schedule searched on this figure (refine.tune_steps) is chosen on the same samples that judge
 it, so the fresh check (`confirm`: other noise and other x0 draws) chooses among the searches' lists
 and confirms the pick against the schedule they started from.
+
+A stochastic solver's Brownian paths add their own noise to its samples: on the exact toy, 512 of
+them put different schedules closest from one check seed to the next. Where its choice rests on the
+data alone (refine._choose_on_data), the wide check (`judge_widely`: WIDE_SAMPLES other noises
+against as many other x0 draws) judges every candidate.
 """
 import math
 
@@ -34,6 +39,9 @@ import numpy as np
 SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured when the check was sliced W2 of
                        # the refinement alone: 256 misjudged toy euler_ancestral at 4 steps in 2 of 8 seeds,
                        # 512 and 1024 in none (docs/BENCHMARKS.md)
+WIDE_SAMPLES = 2048    # samples (and x0 draws) of the check that chooses a stochastic solver's schedule among every
+                       # candidate: on the exact toy, over 6 check seeds, 512 picked different schedules in 3 of 4
+                       # cells (euler_ancestral and dpmpp_2m_sde at 4 and 6 steps), 2048 in 1 (docs/BENCHMARKS.md)
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
@@ -70,9 +78,11 @@ class DataCheck:
         draw = x0_draw(count, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
         data = data.double().flatten(1).cpu().numpy()
-        self._fresh_check = lambda fresh_seed: DataCheck(denoiser, solver, x0_draw, count, fresh_seed, sigma_range,
-                                                         shape, device, bar)
+        # another(seed, count): a check like this one (model, solver, data) on other noise and x0 draws
+        self.another = lambda other_seed, other_count: DataCheck(denoiser, solver, x0_draw, other_count, other_seed,
+                                                                 sigma_range, shape, device, bar)
         self.fresh = None  # the confirming check, made when first needed
+        self.wide = None   # the stochastic solver's choosing check, made when first needed
         self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
         self.data = self.project(data)
         self.all_data = self.references()
@@ -85,8 +95,14 @@ class DataCheck:
 
     @property
     def evaluations(self):
-        """Denoiser evaluations of this check and of its confirming check."""
-        return self._evaluations + (self.fresh.evaluations if self.fresh is not None else 0)
+        """Denoiser evaluations of this check and of its confirming and choosing checks."""
+        return self._evaluations + sum(check.evaluations for check in (self.fresh, self.wide) if check is not None)
+
+    @property
+    def stochastic(self):
+        from .samplers import get_sampler
+
+        return get_sampler(self.solver).stochastic
 
     def project(self, matrix):
         """(projections for sliced W2, coordinates for the Frechet distance) of rows of samples."""
@@ -141,14 +157,29 @@ class DataCheck:
         """A Judgement of the schedules in `pool` (name -> sampling sigmas) on a fresh check (other
         noise, other x0 draws: seeded apart from every other stream of the run)."""
         if self.fresh is None:
-            self.fresh = self._fresh_check(confirmation_seed(self.seed))
+            self.fresh = self.another(confirmation_seed(self.seed), len(self.noise))
         return self.fresh.judge(pool)
+
+    def judge_widely(self, pool):
+        """A Judgement of the schedules in `pool` on the choosing check: WIDE_SAMPLES other noises
+        (and Brownian paths) against as many other x0 draws. Its samples are dropped from the
+        check's cache (the Judgement keeps them): a pool of that many is large for image latents."""
+        if self.wide is None:
+            self.wide = self.another(wide_seed(self.seed), WIDE_SAMPLES)
+        judged = self.wide.judge(pool)
+        self.wide._projected.clear()
+        return judged
 
 
 def confirmation_seed(seed):
     """The fresh check's seed: its noise (seed * 1009 + 1008) and draws then differ from the run's
     own; below 2**32 so that the noise seed derived from it stays a valid torch seed."""
     return (seed * 1009 + 1007) % 2 ** 32
+
+
+def wide_seed(seed):
+    """The choosing check's seed, apart from the run's own and the fresh check's (as confirmation_seed)."""
+    return (seed * 1009 + 1006) % 2 ** 32
 
 
 class Judgement:
@@ -199,18 +230,26 @@ def evaluations(solver, step_counts, candidates, searches):
     the search on the data, refine.data_searches; none when there is no search). Fewest: only the race
     winner is judged (nothing when there is no search), and the converged solution's gate skips the
     search. Most: every candidate and the refined schedule are judged, every trial of every search
-    runs, and every search's list and their start are sampled again on the fresh check."""
-    from .samplers import sampler_nfe
+    runs, and every search's list and their start are sampled again on the fresh check. A stochastic
+    solver's race pick always meets the gate, and where the gate finds the model accurate every
+    candidate and the refined schedule are judged on the wide check instead (the most of the two)."""
+    from .samplers import get_sampler, sampler_nfe
 
     trials = sum(rule.most_passes() * rule.most_trials() for rule in searches)  # per free point
+    stochastic = get_sampler(solver).stochastic
     fewest = most = 0
     for steps in step_counts:
-        schedule = SAMPLES * sampler_nfe(solver, steps)
-        fewest += schedule if searches else 0
-        most += schedule * (candidates + 1 + trials * (steps - 1) + (len(searches) + 1 if searches else 0))
+        nfe = sampler_nfe(solver, steps)
+        schedule = SAMPLES * nfe
+        fewest += schedule if searches or stochastic else 0
+        searched = schedule * (candidates + 1 + trials * (steps - 1) + (len(searches) + 1 if searches else 0))
+        most += max(searched, schedule + WIDE_SAMPLES * nfe * (candidates + 1)) if stochastic else searched
     return fewest, most
 
 
-def gate_evaluations(reference_nfe, passes):
-    """Denoiser evaluations of the converged samples the search's gate compares with (once per run)."""
-    return SAMPLES * reference_nfe if passes else 0
+def gate_evaluations(reference_nfe, solver, passes):
+    """Denoiser evaluations of the converged samples the gate compares with (once per run): asked before
+    a search on the data, and for a stochastic solver before its choice (refine._choose_on_data)."""
+    from .samplers import get_sampler
+
+    return SAMPLES * reference_nfe if passes or get_sampler(solver).stochastic else 0

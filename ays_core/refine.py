@@ -34,7 +34,10 @@ The figure of the result is never above that of any candidate that ran on every 
    are compared with x0 draws for the race winner, the refined schedule and every candidate whose
    figure is within PLAUSIBLE times the winner's. The refined schedule is kept only when it lies
    closer than the winner; another candidate replaces that choice only when it is clearly closer
-   (paired bootstrap).
+   (paired bootstrap). A stochastic solver was raced on its ODE counterpart's error, which ranks its
+   schedules loosely: where the model's converged solution lies far closer to the data than the race's
+   pick (an accurate model: no search follows), every candidate is judged on the wide check
+   (data_figure.WIDE_SAMPLES) and the closest is taken.
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
    data score is lower and a kept move pushed on in its direction while the score keeps falling
    (data_figure.SEARCH_PUSHES), for `search_passes` passes (the run's data_search_passes). It runs
@@ -342,6 +345,7 @@ class StepResult:
     data_moves: int = 0    # moves it kept from the choice
     confirmation: dict = None  # {"searched": score, "before": score} on the fresh check, when it moved
     searched_lists: int = 0    # distinct lists the searches on the data moved to (the fresh check picked one)
+    wide: bool = False     # the data judged every candidate on the wide check (a stochastic solver), closest taken
 
     def __post_init__(self):
         if self.chosen is None:
@@ -373,8 +377,9 @@ class StepResult:
     def _choice_words(self):
         if self.replaced is not None:
             moved = f" and refinement moved it {self.moves} times" if self.replaced == REFINED_LABEL else ""
+            how = "lie closest to the data" if self.wide else "lie clearly closer to the data"
             return (f"{self.start} won the selection (figure {self.start_figure:.4g}){moved}, but the samples of "
-                    f"{self.chosen} lie clearly closer to the data (data score {self.data[self.chosen]:.3g} against "
+                    f"{self.chosen} {how} (data score {self.data[self.chosen]:.3g} against "
                     f"{self.data[self.replaced]:.3g}; 0 = closest on both distances), so it was chosen")
         if self.moves == 0:
             return f"{self.start} won the selection and refinement kept it unchanged"
@@ -389,6 +394,10 @@ class StepResult:
                 f"so {self.start} was kept unchanged")
 
     def _search_words(self):
+        if self.wide:
+            return ("; the model's converged solution lies far closer to the data than its samples, and the race "
+                    f"judged the solver by its ODE counterpart, so all {len(self.data)} schedules were judged on "
+                    f"{data_figure.WIDE_SAMPLES} samples and the closest taken, with no search on the data")
         if not self.search:
             return ""
         if self.search == "no move":
@@ -468,22 +477,28 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_pas
 
 def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, teacher_sigmas, search_passes):
     """Steps 3 and 4 of the module docstring, on `result` (a StepResult of the race and refinement)."""
+    refinement = {REFINED_LABEL: refined} if result.moves else {}
+    converged = (TEACHER_SOLVER, teacher_sigmas)
+    if data_check.stochastic and data_check.converged_closer(refined if result.moves else candidates[won.name],
+                                                             converged):
+        # The teacher leads an accurate model's deterministic solvers, but a stochastic one was raced on its
+        # ODE counterpart's error, which ranks its schedules loosely (exact toy: the best on held-out data
+        # had 2.6x the winner's figure), and no search follows: the closest of every candidate on the wide check.
+        _choose(result, won, data_check.judge_widely({**candidates, **refinement}), take_closest=True)
+        result.sigmas = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
+        result.search = "skipped" if search_passes else ""
+        return
     pool = {name: candidates[name] for name, (error, _) in won.figures.items() if error <= PLAUSIBLE * won.figure}
-    if result.moves:
-        pool[REFINED_LABEL] = refined
+    pool.update(refinement)
     if len(pool) == 1 and not search_passes:  # nothing to choose from, nothing to search
         return
     judged = data_check.judge(pool)
-    result.data = judged.scores
-    if result.moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:
-        result.chosen = won.name
-    if judged.best != result.chosen and judged.clearly_closer(judged.best, result.chosen):
-        result.replaced, result.chosen = result.chosen, judged.best
+    _choose(result, won, judged, take_closest=False)
     choice = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
     result.sigmas = choice
     if not search_passes:
         return
-    if data_check.converged_closer(choice, (TEACHER_SOLVER, teacher_sigmas)):
+    if data_check.converged_closer(choice, converged):
         result.search = "skipped"  # closing the gap to the teacher is the way to the data
         return
     found = search_on_data(choice, judged, data_check, sigma_min, data_searches(search_passes))
@@ -494,6 +509,17 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
     result.search = "kept" if found.confirmed else "dropped"
     if result.searched:
         result.sigmas = found.sigmas
+
+
+def _choose(result, won, judged, take_closest):
+    """The choice among the schedules `judged` (a data_figure.Judgement): the refined schedule only where
+    it lies closer than the race winner, another candidate only where it lies clearly closer than that
+    (`take_closest`: wherever it lies closest)."""
+    result.data, result.wide = judged.scores, take_closest
+    if result.moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:
+        result.chosen = won.name
+    if judged.best != result.chosen and (take_closest or judged.clearly_closer(judged.best, result.chosen)):
+        result.replaced, result.chosen = result.chosen, judged.best
 
 
 @dataclass
@@ -674,7 +700,7 @@ class SolverStage:
             bar.total += (data_figure.evaluations(self.solver, self.step_counts, len(next(iter(raced.values()))),
                                                   data_searches(self.search_passes))[1] +
                           data_figure.gate_evaluations(sampler_nfe(TEACHER_SOLVER, self.teacher_options[3]),
-                                                       self.search_passes))
+                                                       self.solver, self.search_passes))
         tuned = {}
         for steps, candidates in raced.items():
             result = tune_steps(figure, steps, candidates, lo, check, self.search_passes)

@@ -270,6 +270,29 @@ def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_anot
         assert w2(tuned) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
 
 
+def test_a_stochastic_solvers_schedule_beats_the_race_pick_of_its_ode_counterpart_on_fresh_noise_and_data():
+    from ays_core.bench import schedule_sigmas
+    from ays_core.metrics import sliced_wasserstein
+    from ays_core.models.toy import GridMixtureToy
+    from ays_core.samplers import initial_noise, run_sampler
+    from ays_core.search import optimize
+    from ays_core.settings import RunSettings
+
+    toy = GridMixtureToy()
+    settings = RunSettings(steps=10, solver="euler_ancestral", refine=0, step_counts="")
+    result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
+    tuned = np.asarray(result.tuned["10"]["sigmas"])
+    # on euler's error the race picks kl_optimal:ays (and refines it); Euler ancestral's own samples say otherwise
+    assert result.tuned["10"]["start"] == "kl_optimal:ays"
+    x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
+    real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
+
+    def w2(sigmas):
+        return sliced_wasserstein(run_sampler(toy, "euler_ancestral", sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
+    for name in ("kl_optimal:ays", "karras", "exponential"):
+        assert w2(tuned) < w2(schedule_sigmas(name, 10, SIGMA_MIN, SIGMA_MAX))
+
+
 class LogDistanceJudge:
     """A data figure with a known answer: a schedule's score is its RMS log-sigma distance to the
     schedule `data_like`; "clearly closer" means closer by more than `margin`. Its fresh check
@@ -278,7 +301,7 @@ class LogDistanceJudge:
     def __init__(self, data_like, margin=0.0, fresh_like=None):
         self.target, self.margin = np.log(np.asarray(data_like[:-1])), margin
         self.fresh_target = self.target if fresh_like is None else np.log(np.asarray(fresh_like[:-1]))
-        self.judged, self.confirmed, self.sampled = [], [], set()
+        self.judged, self.confirmed, self.widely, self.sampled = [], [], [], set()
 
     @property
     def evaluations(self):  # one per schedule sampled, as the real check's cache counts them
@@ -303,7 +326,12 @@ class LogDistanceJudge:
         self.confirmed.append(set(pool))
         return self.judgement(pool, self.fresh_target, fresh=True)
 
+    def judge_widely(self, pool):
+        self.widely.append(set(pool))
+        return self.judgement(pool, self.target)
+
     converged_is_closer = False
+    stochastic = False
 
     def converged_closer(self, sigmas, reference):
         return self.converged_is_closer
@@ -456,6 +484,44 @@ def test_no_search_on_the_data_where_the_converged_solution_is_far_closer_or_non
     assert result.provenance() == "karras, unchanged"
 
 
+@pytest.mark.parametrize("converged_closer", [True, False])
+def test_a_stochastic_solver_takes_the_closest_of_every_candidate_where_the_model_is_accurate(converged_closer):
+    teacher_optimum, data_like = sampling(80, 12, 2.5, 0.4, 0.05), sampling(80, 4, 0.8, 0.1, 0.02)
+    candidates = {"karras": teacher_optimum, "exponential": data_like}
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(data_like, margin=10.0)  # never "clearly" closer
+    check.stochastic, check.converged_is_closer = True, converged_closer
+    result = refine.tune_steps(figure, 4, candidates, SIGMA_MIN, check, search_passes=2)
+    far = figure.errors(data_like, figure.chunks).mean()
+    assert far > refine.PLAUSIBLE * figure.errors(teacher_optimum, figure.chunks).mean()  # outside the usual pool
+    if converged_closer:  # the race only proposed: every candidate on the wide check, the closest taken, no search
+        assert check.widely == [{"karras", "exponential"}] and check.judged == [] and check.confirmed == []
+        assert result.chosen == "exponential" and np.array_equal(result.sigmas, data_like)
+        assert result.search == "skipped" and result.provenance() == "exponential, closer to the data than karras"
+        words = result.describe()
+        assert "exponential lie closest to the data" in words and "all 2 schedules were judged on 2048 samples" in words
+    else:  # the model misses its data: the usual choice among the plausible, then the search from it
+        assert check.widely == [] and check.judged == [{"karras"}] and result.chosen == "karras"
+        assert result.search in ("kept", "dropped", "no move") and "2048" not in result.describe()
+
+
+def test_the_wide_check_uses_other_noise_and_draws_and_keeps_no_samples(monkeypatch):
+    from ays_core.data_figure import confirmation_seed, wide_seed
+
+    monkeypatch.setattr(data_figure, "WIDE_SAMPLES", 96)
+    toy, check = gaussian_check(64)
+    one, two = sampling(SIGMA_MAX, 1.0, SIGMA_MIN), sampling(SIGMA_MAX, 3.0, 0.1, SIGMA_MIN)
+    judged = check.judge_widely({"one": one, "two": two})
+    assert set(judged.scores) == {"one", "two"} and check.wide.seed == wide_seed(0)
+    assert len({wide_seed(0), confirmation_seed(0), 0}) == 3 and len(check.wide.noise) == 96
+    assert not torch.equal(check.wide.noise[:64], check.noise) and len(check.wide.data[0]) == 96
+    assert check.wide._projected == {}
+    assert judged.clearly_closer("two", "one") in (True, False)  # the Judgement keeps what its test needs
+    assert check.evaluations == 96 * (3 + 4)  # one (3 steps) and two (4 steps), on the wide check only
+    assert check.stochastic is False and data_figure.DataCheck(toy, "euler_ancestral", toy.sample_data, 8, 0,
+                                                               (SIGMA_MIN, SIGMA_MAX), (4,), "cpu").stochastic
+
+
 def test_the_converged_solution_is_far_closer_only_where_the_model_matches_its_data():
     from ays_core.bench import schedule_sigmas
     from ays_core.data_figure import DataCheck
@@ -590,6 +656,31 @@ def test_the_data_check_is_planned_only_when_x0_are_data(passes):
     # the model's converged solution on the check's noise, for the search's gate
     converged = 512 * settings.reference_steps if passes else 0
     assert with_data.fixed.get("converged samples for the data check", 0) == converged
+    assert with_data.high - (data_free.high - table_and_draws) == most + teacher + converged
+    assert with_data.low - (data_free.low - table_and_draws) == fewest + teacher + converged
+
+
+@pytest.mark.parametrize("passes", [2, 0])
+def test_a_stochastic_solvers_plan_counts_its_gate_and_its_wide_check(passes):
+    from ays_core.budget import count_evaluations
+    from ays_core.samplers import sampler_nfe
+    from ays_core.settings import RunSettings
+
+    settings = RunSettings(solver="euler_ancestral", step_counts="4", data_search_passes=passes)
+    with_data, data_free = count_evaluations(settings), count_evaluations(settings, x0_draws=256)
+    candidates = len(refine.HAND_MADE) + 1 + 3 * 4
+    trials = passes * ((2 + 3) + (4 + 3)) + min(passes + 1, 3) * (2 + 3) if passes else 0
+    most = fewest = 0
+    for n in (4, 10):
+        nfe = sampler_nfe("euler_ancestral", n)
+        searched = 512 * nfe * (candidates + 1 + trials * (n - 1) + (3 + 1 if passes else 0))
+        wide = 512 * nfe + 2048 * nfe * (candidates + 1)  # the race pick at the gate, then every schedule widely
+        most += max(searched, wide)
+        fewest += 512 * nfe  # the race pick at the gate, at least
+    teacher = refine.teacher_evaluations(settings.teacher_samples, settings.reference_steps, reused=False)
+    table_and_draws = data_free.fixed["x0 drawn from the model"]
+    converged = 512 * settings.reference_steps  # the gate is asked even with no search
+    assert with_data.fixed["converged samples for the data check"] == converged
     assert with_data.high - (data_free.high - table_and_draws) == most + teacher + converged
     assert with_data.low - (data_free.low - table_and_draws) == fewest + teacher + converged
 
