@@ -78,9 +78,7 @@ class DataCheck:
         draw = x0_draw(count, torch.Generator().manual_seed(seed))
         data, cond = draw if isinstance(draw, (tuple, list)) else (draw, None)
         data = data.double().flatten(1).cpu().numpy()
-        # another(seed, count): a check like this one (model, solver, data) on other noise and x0 draws
-        self.another = lambda other_seed, other_count: DataCheck(denoiser, solver, x0_draw, other_count, other_seed,
-                                                                 sigma_range, shape, device, bar)
+        self._source = x0_draw, shape, device  # for another check like this one
         self.fresh = None  # the confirming check, made when first needed
         self.wide = None   # the stochastic solver's choosing check, made when first needed
         self.directions = sliced_directions(data.shape[1]), frechet_directions(data.shape[1])
@@ -92,6 +90,11 @@ class DataCheck:
         self._evaluations = 0
         self.bar = bar  # a tqdm bar counting denoiser evaluations, or None
         self._projected = {}
+
+    def another(self, seed, count):
+        """A check like this one (model, solver, x0 source, sigma range) on other noise and x0 draws."""
+        x0_draw, shape, device = self._source
+        return DataCheck(self.denoiser, self.solver, x0_draw, count, seed, self.sigma_range, shape, device, self.bar)
 
     @property
     def evaluations(self):
@@ -231,8 +234,9 @@ def evaluations(solver, step_counts, candidates, searches):
     winner is judged (nothing when there is no search), and the converged solution's gate skips the
     search. Most: every candidate and the refined schedule are judged, every trial of every search
     runs, and every search's list and their start are sampled again on the fresh check. A stochastic
-    solver's race pick always meets the gate, and where the gate finds the model accurate every
-    candidate and the refined schedule are judged on the wide check instead (the most of the two)."""
+    solver's race pick always meets the gate (so it is judged even with no search), and where the
+    gate finds the model accurate every candidate and the refined schedule are judged on the wide
+    check instead (the most of the two)."""
     from .samplers import get_sampler, sampler_nfe
 
     trials = sum(rule.most_passes() * rule.most_trials() for rule in searches)  # per free point

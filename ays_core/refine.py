@@ -36,8 +36,8 @@ The figure of the result is never above that of any candidate that ran on every 
    closer than the winner; another candidate replaces that choice only when it is clearly closer
    (paired bootstrap). A stochastic solver was raced on its ODE counterpart's error, which ranks its
    schedules loosely: where the model's converged solution lies far closer to the data than the race's
-   pick (an accurate model: no search follows), every candidate is judged on the wide check
-   (data_figure.WIDE_SAMPLES) and the closest is taken.
+   pick (an accurate model; the stage then does not search on the data), every candidate and the
+   refined schedule are judged on the wide check (data_figure.WIDE_SAMPLES) and the closest is taken.
 4. The search on the data: `coordinate_search`'s moves from that choice, a trial kept when its
    data score is lower and a kept move pushed on in its direction while the score keeps falling
    (data_figure.SEARCH_PUSHES), for `search_passes` passes (the run's data_search_passes). It runs
@@ -337,7 +337,7 @@ class StepResult:
     moves: int
     evaluations: int
     chosen: str = None     # the choice before any data search: start, REFINED_LABEL, or a candidate the data
-                           # clearly preferred
+                           # clearly preferred (or, `wide`, put closest)
     data: dict = None      # {label: data score} of the schedules judged on the data, when x0 are data
     replaced: str = None   # what that candidate replaced (start or REFINED_LABEL)
     search: str = ""       # the search on the data: "" (none asked, or x0 not data), "skipped" (the converged
@@ -483,7 +483,7 @@ def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, tea
                                                              converged):
         # The teacher leads an accurate model's deterministic solvers, but a stochastic one was raced on its
         # ODE counterpart's error, which ranks its schedules loosely (exact toy: the best on held-out data
-        # had 2.6x the winner's figure), and no search follows: the closest of every candidate on the wide check.
+        # had 2.6x the winner's figure), and the stage does not search here: the closest of all, on the wide check.
         _choose(result, won, data_check.judge_widely({**candidates, **refinement}), take_closest=True)
         result.sigmas = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
         result.search = "skipped" if search_passes else ""
@@ -518,7 +518,8 @@ def _choose(result, won, judged, take_closest):
     result.data, result.wide = judged.scores, take_closest
     if result.moves and judged.scores[REFINED_LABEL] >= judged.scores[won.name]:
         result.chosen = won.name
-    if judged.best != result.chosen and (take_closest or judged.clearly_closer(judged.best, result.chosen)):
+    closest = take_closest and math.isfinite(judged.scores[judged.best])  # else no sample of any was finite
+    if judged.best != result.chosen and (closest or judged.clearly_closer(judged.best, result.chosen)):
         result.replaced, result.chosen = result.chosen, judged.best
 
 

@@ -8,7 +8,9 @@ and result, and judges that pool on data checks of other seeds (--check-seeds of
 each --samples size: which schedule each check puts closest, and how much worse that pick is than
 the pool's best on held-out data (the bench's main metric on --eval-seeds x --eval-samples samples
 from --seed, disjoint from the suite's seeds). A size whose picks change from seed to seed, or
-cost on held-out data, is too small for the choice. Nothing here changes the optimizer.
+cost on held-out data, is too small for the choice. The pool is the raced candidates and the
+stage's result (the refined schedule only where the stage kept it). Nothing here changes the
+optimizer.
 
     nice .venv/bin/python benchmarks/choice_study.py --model toy --solver dpmpp_2m_sde --nfe 4,6,8,10
 """
@@ -43,6 +45,9 @@ def main():
     print(f"{args.model} {args.solver}: held-out {key} on {args.eval_seeds} x {run.samples} samples from seed {args.seed}",
           flush=True)
     for steps in run.nfes:
+        if steps not in run.seen:
+            print(f"\n== {steps} steps: not tuned by the run (step counts {sorted(run.seen)})")
+            continue
         candidates, _, check, result = run.seen[steps]
         if check is None:
             print(f"\n== {steps} steps: no data check (the x0 are the model's own draws)")

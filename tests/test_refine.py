@@ -283,7 +283,7 @@ def test_a_stochastic_solvers_schedule_beats_the_race_pick_of_its_ode_counterpar
     result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
     tuned = np.asarray(result.tuned["10"]["sigmas"])
     # on euler's error the race picks kl_optimal:ays (and refines it); Euler ancestral's own samples say otherwise
-    assert result.tuned["10"]["start"] == "kl_optimal:ays"
+    assert result.tuned["10"]["start"] == "kl_optimal:ays" and "judged on 2048 samples" in result.tuned["10"]["summary"]
     x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
     real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
 
@@ -482,6 +482,7 @@ def test_no_search_on_the_data_where_the_converged_solution_is_far_closer_or_non
     assert ("found no closer move" in result.describe()) == (why == "already there")
     assert ("converged solution lies far closer" in result.describe()) == (why == "converged closer")
     assert result.provenance() == "karras, unchanged"
+    assert check.widely == [] and "2048" not in result.describe()  # a deterministic solver: never the wide check
 
 
 @pytest.mark.parametrize("converged_closer", [True, False])
@@ -505,6 +506,55 @@ def test_a_stochastic_solver_takes_the_closest_of_every_candidate_where_the_mode
         assert result.search in ("kept", "dropped", "no move") and "2048" not in result.describe()
 
 
+@pytest.mark.parametrize("passes", [0, 2])
+def test_on_the_wide_check_a_refined_schedule_closest_to_the_data_is_kept(passes):
+    teacher_optimum, far = sampling(80, 12, 2.5, 0.4, 0.05), sampling(80, 4, 0.8, 0.1, 0.02)
+    start = sampling(80, 9, 2.0, 0.3, 0.03)
+    figure = ConstructedFigure(teacher_optimum)
+    check = LogDistanceJudge(teacher_optimum, margin=10.0)  # the data lie where the teacher leads
+    check.stochastic = check.converged_is_closer = True
+    result = refine.tune_steps(figure, 4, {"karras": start, "exponential": far}, SIGMA_MIN, check,
+                               search_passes=passes)
+    assert result.moves > 0 and check.widely == [{"karras", "exponential", refine.REFINED_LABEL}]
+    assert result.chosen == refine.REFINED_LABEL and result.replaced is None and result.refined
+    assert result.search == ("skipped" if passes else "") and check.judged == []
+    assert result.provenance() == f"karras, {result.moves} refinement moves"
+    assert "its samples lie closer to the data" in result.describe() and "judged on 2048 samples" in result.describe()
+
+
+@pytest.mark.parametrize("data", ["the model's own", "narrow"])
+def test_a_stochastic_solvers_choice_on_a_real_check_spends_within_its_plan(data):
+    from ays_core.bench import schedule_sigmas
+    from ays_core.data_figure import DataCheck
+    from ays_core.models.toy import GaussianToy
+    from ays_core.samplers import sampler_nfe
+
+    d = 4
+    toy = GaussianToy(c=0.5, d=d)
+
+    def narrow(n, generator):
+        return 0.1 * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    check = DataCheck(toy, "euler_ancestral", toy.sample_data if data == "the model's own" else narrow,
+                      data_figure.SAMPLES, 0, (SIGMA_MIN, SIGMA_MAX), (d,), "cpu")
+    candidates = {name: np.asarray(schedule_sigmas(name, 4, SIGMA_MIN, SIGMA_MAX), dtype=np.float64)
+                  for name in ("karras", "exponential", "kl_optimal:ays")}
+    figure = ConstructedFigure(candidates["karras"])
+    figure.teacher.sigmas = np.asarray(schedule_sigmas("karras", 100, SIGMA_MIN, SIGMA_MAX))
+    result = refine.tune_steps(figure, 4, candidates, SIGMA_MIN, check, search_passes=1)
+    assert result.wide == (data == "the model's own")  # the model matches its own data, not the narrow ones
+    gate = data_figure.gate_evaluations(sampler_nfe(refine.TEACHER_SOLVER, 100), "euler_ancestral", 1)
+    fewest, most = data_figure.evaluations("euler_ancestral", [4], len(candidates), refine.data_searches(1))
+    assert fewest <= check.evaluations - gate <= most
+
+
+def test_the_closest_is_not_taken_where_no_schedule_sampled_finitely():
+    result = refine.StepResult(4, sampling(80, 1, 0.1), "karras", 0.1, 0.1, 1, 0, 0)
+    judged = types.SimpleNamespace(scores={"karras": math.inf, "exponential": math.inf}, best="exponential",
+                                   clearly_closer=lambda name, other: False)
+    refine._choose(result, types.SimpleNamespace(name="karras"), judged, take_closest=True)
+    assert result.chosen == "karras" and result.replaced is None
+
+
 def test_the_wide_check_uses_other_noise_and_draws_and_keeps_no_samples(monkeypatch):
     from ays_core.data_figure import confirmation_seed, wide_seed
 
@@ -516,7 +566,8 @@ def test_the_wide_check_uses_other_noise_and_draws_and_keeps_no_samples(monkeypa
     assert len({wide_seed(0), confirmation_seed(0), 0}) == 3 and len(check.wide.noise) == 96
     assert not torch.equal(check.wide.noise[:64], check.noise) and len(check.wide.data[0]) == 96
     assert check.wide._projected == {}
-    assert judged.clearly_closer("two", "one") in (True, False)  # the Judgement keeps what its test needs
+    judged.clearly_closer("two", "one")  # the Judgement keeps what its bootstrap needs: nothing sampled again
+    assert check.wide._projected == {}
     assert check.evaluations == 96 * (3 + 4)  # one (3 steps) and two (4 steps), on the wide check only
     assert check.stochastic is False and data_figure.DataCheck(toy, "euler_ancestral", toy.sample_data, 8, 0,
                                                                (SIGMA_MIN, SIGMA_MAX), (4,), "cpu").stochastic
