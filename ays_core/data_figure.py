@@ -41,7 +41,7 @@ SAMPLES = 512          # fresh samples per schedule (and x0 draws); measured whe
                        # 512 and 1024 in none (docs/BENCHMARKS.md)
 WIDE_SAMPLES = 2048    # samples (and x0 draws) of the check that chooses a stochastic solver's schedule among every
                        # candidate: on the exact toy, over 6 check seeds, 512 put different schedules closest in 5 of
-                       # 8 cells, 2048 in 3, at a quarter of the held-out cost (benchmarks/choice_study.py)
+                       # 8 cells, 2048 in 3, with a quarter of the held-out regret (benchmarks/choice_study.py)
 FRECHET_DIMS = 128     # the Frechet distance is computed on this many fixed random directions, at most
 RESAMPLES = 64         # bootstrap resamples of the clear-preference test
 CONFIDENCE = 0.95      # share of resamples in which a schedule must be closer to replace the race's choice
