@@ -477,24 +477,24 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_pas
 
 def _choose_on_data(result, won, candidates, refined, data_check, sigma_min, teacher_sigmas, search_passes):
     """Steps 3 and 4 of the module docstring, on `result` (a StepResult of the race and refinement)."""
-    refinement = {REFINED_LABEL: refined} if result.moves else {}
+    every = {**candidates, **({REFINED_LABEL: refined} if result.moves else {})}
     converged = (TEACHER_SOLVER, teacher_sigmas)
-    if data_check.stochastic and data_check.converged_closer(refined if result.moves else candidates[won.name],
-                                                             converged):
+    # `refined` is the race's pick: the winner itself where the refinement did not move it
+    if data_check.stochastic and data_check.converged_closer(refined, converged):
         # The teacher leads an accurate model's deterministic solvers, but a stochastic one was raced on its
         # ODE counterpart's error, which ranks its schedules loosely (exact toy: the best on held-out data
         # had 2.6x the winner's figure), and the stage does not search here: the closest of all, on the wide check.
-        _choose(result, won, data_check.judge_widely({**candidates, **refinement}), take_closest=True)
-        result.sigmas = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
+        _choose(result, won, data_check.judge_widely(every), take_closest=True)
+        result.sigmas = np.asarray(every[result.chosen])
         result.search = "skipped" if search_passes else ""
         return
-    pool = {name: candidates[name] for name, (error, _) in won.figures.items() if error <= PLAUSIBLE * won.figure}
-    pool.update(refinement)
+    pool = {name: every[name] for name in every
+            if name == REFINED_LABEL or won.figures[name][0] <= PLAUSIBLE * won.figure}
     if len(pool) == 1 and not search_passes:  # nothing to choose from, nothing to search
         return
     judged = data_check.judge(pool)
     _choose(result, won, judged, take_closest=False)
-    choice = refined if result.chosen == REFINED_LABEL else np.asarray(candidates[result.chosen])
+    choice = np.asarray(every[result.chosen])
     result.sigmas = choice
     if not search_passes:
         return

@@ -247,8 +247,10 @@ def test_data_free_draws_give_their_starting_noise_back():
     assert LatentBank(latents, torch.zeros(3, dtype=torch.long), ["a"], "images").teacher_pairs(2) is None
 
 
-def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_another_metric():
-    from ays_core.bench import schedule_sigmas
+def tuned_on_the_toy(solver, steps):
+    """The stage's result for `solver` at `steps` (its only step count) on the exact toy, and w2: the
+    sliced W2 of `solver`'s samples of a schedule, from noise the stage never saw, to fresh true
+    samples (a distribution metric the stage never computed)."""
     from ays_core.metrics import sliced_wasserstein
     from ays_core.models.toy import GridMixtureToy
     from ays_core.samplers import initial_noise, run_sampler
@@ -256,41 +258,33 @@ def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_anot
     from ays_core.settings import RunSettings
 
     toy = GridMixtureToy()
-    settings = RunSettings(steps=6, solver="euler", refine=0, step_counts="")
+    settings = RunSettings(steps=steps, solver=solver, refine=0, step_counts="")
     result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
-    assert list(result.tuned) == ["6"]
-    tuned = np.asarray(result.tuned["6"]["sigmas"])
-    # noise the stage never saw, and a distribution metric it never computed: sliced W2 to fresh true samples
+    assert list(result.tuned) == [str(steps)]
     x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
     real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
 
     def w2(sigmas):
-        return sliced_wasserstein(run_sampler(toy, "euler", sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
+        return sliced_wasserstein(run_sampler(toy, solver, sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
+    return result.tuned[str(steps)], w2
+
+
+def test_the_tuned_schedule_beats_karras_and_exponential_on_fresh_noise_and_another_metric():
+    from ays_core.bench import schedule_sigmas
+
+    tuned, w2 = tuned_on_the_toy("euler", 6)
     for name in ("karras", "exponential"):
-        assert w2(tuned) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
+        assert w2(tuned["sigmas"]) < w2(schedule_sigmas(name, 6, SIGMA_MIN, SIGMA_MAX))
 
 
 def test_a_stochastic_solvers_schedule_beats_the_race_pick_of_its_ode_counterpart_on_fresh_noise_and_data():
     from ays_core.bench import schedule_sigmas
-    from ays_core.metrics import sliced_wasserstein
-    from ays_core.models.toy import GridMixtureToy
-    from ays_core.samplers import initial_noise, run_sampler
-    from ays_core.search import optimize
-    from ays_core.settings import RunSettings
 
-    toy = GridMixtureToy()
-    settings = RunSettings(steps=10, solver="euler_ancestral", refine=0, step_counts="")
-    result = optimize(toy, settings, progress=False, solver_stage=refine.solver_stage_for(settings))
-    tuned = np.asarray(result.tuned["10"]["sigmas"])
+    tuned, w2 = tuned_on_the_toy("euler_ancestral", 10)
     # on euler's error the race picks kl_optimal:ays (and refines it); Euler ancestral's own samples say otherwise
-    assert result.tuned["10"]["start"] == "kl_optimal:ays" and "judged on 2048 samples" in result.tuned["10"]["summary"]
-    x = initial_noise((2,), 2000, SIGMA_MAX, 1000)
-    real = toy.sample_data(4000, generator=torch.Generator().manual_seed(5))
-
-    def w2(sigmas):
-        return sliced_wasserstein(run_sampler(toy, "euler_ancestral", sigmas, x, 1000, (SIGMA_MIN, SIGMA_MAX))[0], real)
+    assert tuned["start"] == "kl_optimal:ays" and "judged on 2048 samples" in tuned["summary"]
     for name in ("kl_optimal:ays", "karras", "exponential"):
-        assert w2(tuned) < w2(schedule_sigmas(name, 10, SIGMA_MIN, SIGMA_MAX))
+        assert w2(tuned["sigmas"]) < w2(schedule_sigmas(name, 10, SIGMA_MIN, SIGMA_MAX))
 
 
 class LogDistanceJudge:
