@@ -23,8 +23,7 @@ from the teacher's own noise (GITS_LABEL, ays_core/gits.py), and KLUB iterates.
 2. `coordinate_search`: each sigma but the first moves down or up by `width` of the log-gap to
    its neighbour; a trial is kept when its figure (paired, over every chunk) is lower, and
    abandoned after any chunk where it is behind by RACE_Z standard errors. A pass without a move
-   halves the width; the search ends below REFINE_MIN_WIDTH, or where its budget (what BUDGET_PASSES
-   passes would cost if every trial ran every chunk) cannot pay for another trial.
+   halves the width; the search ends below MIN_WIDTH or after MAX_PASSES passes.
 The figure of the result is never above that of any candidate that ran on every chunk.
 3. The data figure (models whose x0 are real data, not the model's own draws; ays_core/data_figure.py):
    the teacher is the model's converged ODE solution, not the data. Where the model itself misses
@@ -67,14 +66,8 @@ from .errors import AYSError
 CHUNK = 8           # teacher samples per chunk (one Brownian seed each)
 RACE_Z = 2.5        # a paired difference this many standard errors behind the leader drops out
 START_WIDTH = 0.5   # a trial moves a sigma by this fraction of the log-gap to its neighbour
-MIN_WIDTH = 0.1     # halving below this ends a search on the data: fewest passes 3 (0.5, 0.25, 0.125)
-# The refinement on the teacher's figure ends below REFINE_MIN_WIDTH (fewest passes 4: 0.5 ... 1/16), after
-# REFINE_PASSES, or where its budget ends: what BUDGET_PASSES passes cost if every trial ran every chunk (the
-# plan's most). Trials that fall behind on their first chunks stop there, so it runs more passes than that.
-# At 4 passes and 0.1 it stopped short: the toy oracle's euler lists at 4-8 steps had a 2-8% lower teacher figure
-REFINE_MIN_WIDTH = 1 / 16
-REFINE_PASSES = 16
-BUDGET_PASSES = 4
+MIN_WIDTH = 0.1     # halving below this ends the search: fewest passes 3 (0.5, 0.25, 0.125)
+MAX_PASSES = 4
 STEP_COUNTS = (4, 6, 8)  # tuned beside the run's own --steps, stored side by side (few-step use)
 TEACHER_SAMPLES = 32     # default teacher samples (4 chunks); the plan's cost scales with it
 PLAUSIBLE = 2.0     # candidates whose figure is within this factor of the winner's are judged on the data
@@ -240,24 +233,15 @@ class SearchRule:
     (fractions of the pass's width) in turn until one moves it; a kept move is tried again in its
     direction up to `pushes` more times while it keeps improving; the width halves after a pass that
     moves nothing, or after every pass (`halves_every_pass`)."""
-    passes: int
+    passes: int = MAX_PASSES
     pushes: int = 0
     widths: tuple = (1.0,)
     halves_every_pass: bool = False
-    min_width: float = MIN_WIDTH  # halving below this ends the search
 
     def most_passes(self):
-        """The most passes this rule can run (a width that halves every pass falls below min_width
-        after fewest_passes of them)."""
-        return min(self.passes, self.fewest_passes()) if self.halves_every_pass else self.passes
-
-    def fewest_passes(self):
-        """Passes until the width falls below min_width when every pass halves it (none moves)."""
-        passes, width = 0, START_WIDTH
-        while width >= self.min_width:
-            width /= 2
-            passes += 1
-        return min(passes, self.passes)
+        """The most passes this rule can run (a width that halves every pass falls below MIN_WIDTH
+        after _passes_to_min_width of them)."""
+        return min(self.passes, _passes_to_min_width()) if self.halves_every_pass else self.passes
 
     def most_trials(self):
         """Most trials of one point in one pass: both directions at each width, then the pushes."""
@@ -279,24 +263,26 @@ def data_searches(passes):
             SearchRule(passes + 1, pushes, halves_every_pass=True))
 
 
-def coordinate_search(sigmas, improves, sigma_min, rule, affordable=None):
+def _passes_to_min_width():
+    """Passes of a search whose width halves every pass, from START_WIDTH until below MIN_WIDTH."""
+    passes, width = 0, START_WIDTH
+    while width >= MIN_WIDTH:
+        width /= 2
+        passes += 1
+    return passes
+
+
+def coordinate_search(sigmas, improves, sigma_min, rule=SearchRule()):
     """Refine a sampling schedule (ends in 0, first value fixed) the way `rule` says: a trial is kept
-    when improves(trial, current). `affordable()`: whether the budget pays for one more trial; the
-    search ends at the first that it does not (None: no budget). Returns (sigmas, passes run, moves kept)."""
-    funded = [True]
-
-    def test(trial, current):
-        funded[0] = funded[0] and (affordable is None or affordable())
-        return funded[0] and improves(trial, current)
-
+    when improves(trial, current). Returns (sigmas, passes run, moves kept)."""
     current = np.asarray(sigmas, dtype=np.float64).copy()
     width, passes, moves = START_WIDTH, 0, 0
-    while passes < rule.passes and width >= rule.min_width and funded[0]:
+    while passes < rule.passes and width >= MIN_WIDTH:
         passes += 1
         moved = False
         for index in range(1, len(current) - 1):
             for trial_width in (width * fraction for fraction in rule.widths):
-                kept = _move_point(current, index, trial_width, test, sigma_min, rule.pushes)
+                kept = _move_point(current, index, trial_width, improves, sigma_min, rule.pushes)
                 if kept:
                     current, point_moves = kept
                     moved, moves = True, moves + point_moves
@@ -464,30 +450,6 @@ def on_figure(figure):
     return lambda trial, current: better(trial, current, figure)
 
 
-REFINE_RULE = SearchRule(REFINE_PASSES, min_width=REFINE_MIN_WIDTH)
-
-
-def refine_on_figure(sigmas, figure, sigma_min):
-    """Step 2 of the module docstring: (sigmas, passes, moves) of coordinate_search on the teacher's
-    figure from `sigmas`, by REFINE_RULE within refinement_budget (no trial starts that the rest of
-    the budget could not run on every chunk)."""
-    from .samplers import sampler_nfe
-
-    steps = len(sigmas) - 1
-    rows = sum(len(chunk[0]) for chunk in figure.teacher.chunks)
-    trial = rows * sampler_nfe(figure.solver, steps)
-    budget = refinement_budget(steps, trial)
-    start = figure.evaluations
-    return coordinate_search(sigmas, on_figure(figure), sigma_min, REFINE_RULE,
-                             affordable=lambda: figure.evaluations - start + trial <= budget)
-
-
-def refinement_budget(steps, trial):
-    """Denoiser evaluations the refinement may spend on `steps` steps, where one trial on every chunk
-    costs `trial`: BUDGET_PASSES passes of both trials of every free point, each on every chunk."""
-    return BUDGET_PASSES * 2 * (steps - 1) * trial
-
-
 def on_data(judged):
     """coordinate_search's test of a trial: a lower data score on the scale of `judged` (a
     data_figure.Judgement)."""
@@ -503,7 +465,7 @@ def tune_steps(figure, steps, candidates, sigma_min, data_check=None, search_pas
 
     before = spent()
     won = race(candidates, figure)
-    refined, passes, moves = refine_on_figure(won.sigmas, figure, sigma_min)
+    refined, passes, moves = coordinate_search(won.sigmas, on_figure(figure), sigma_min)
     result = StepResult(steps, refined, won.name, float(figure.errors(won.sigmas, figure.chunks).mean()), 0.0,
                         passes, moves, 0)
     if data_check is not None:
@@ -605,18 +567,19 @@ def candidate_count(starts):
 
 def planned_evaluations(solver, step_counts, candidates, teacher_samples):
     """(fewest, most) denoiser evaluations of the race and refinement over `step_counts`.
-    Fewest: every comparison settles on the first chunk, the refinement moves nothing in its passes
-    down to REFINE_MIN_WIDTH, and the winner runs every chunk once. Most: every candidate runs every
-    chunk, and the refinement spends its budget (refinement_budget)."""
+    Fewest: every comparison settles on the first chunk, the search stops after its three
+    shortest passes, and the winner runs every chunk once. Most: every candidate and trial runs
+    every chunk for MAX_PASSES passes."""
     from .samplers import sampler_nfe
 
     chunks = teacher_rows(teacher_samples) // CHUNK
+    fewest_passes = _passes_to_min_width()
     fewest = most = 0
     for steps in step_counts:
         nfe = sampler_nfe(solver, steps)
         trials = 2 * (steps - 1)
-        fewest += CHUNK * nfe * (candidates + (chunks - 1) + REFINE_RULE.fewest_passes() * trials)
-        most += CHUNK * chunks * nfe * candidates + refinement_budget(steps, CHUNK * chunks * nfe)
+        fewest += CHUNK * nfe * (candidates + (chunks - 1) + fewest_passes * trials)
+        most += CHUNK * chunks * nfe * (candidates + MAX_PASSES * trials)
     return fewest, most
 
 

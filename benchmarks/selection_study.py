@@ -41,7 +41,7 @@ def recorded_refinement(refine, winner, figure, sigma_min):
 
     refine.better = recording
     try:
-        refine.refine_on_figure(winner, figure, sigma_min)
+        refine.coordinate_search(winner, refine.on_figure(figure), sigma_min)
     finally:
         refine.better = original
     return kept
