@@ -92,3 +92,42 @@ def test_oracle_again_benches_the_oracle_lists_as_the_suite_ran_them(suite, tmp_
         oracle_again.oracle_as_schedule(str(folder), "euler", [6], suite.FULL)
     with pytest.raises(SystemExit, match="--quick"):
         oracle_again.oracle_as_schedule(str(folder), "euler", [4], suite.QUICK)
+
+
+def test_other_evaluation_seeds_judge_the_same_cells_and_never_write_the_docs(suite):
+    parser = suite.arguments()
+    args = parser.parse_args(["--eval-seed", "2000"])
+    settings = suite.suite_settings(parser, args)
+    argv = suite.bench_argv("toy", "euler", settings, ["AYS"], "out")
+    assert argv[argv.index("--seed") + 1] == "2000" and argv[argv.index("--seeds") + 1] == str(suite.FULL.seeds)
+    assert replace(settings, seed=suite.FULL.seed) == suite.FULL
+    assert suite.docs_target(args) is None
+    for bad in (["--eval-seed", "2000", "--docs", "x.md"], ["--eval-seed", "-1"]):
+        with pytest.raises(SystemExit):
+            suite.suite_settings(parser, parser.parse_args(bad))
+
+
+def test_the_criteria_count_each_cell_at_6_to_10_nfe_from_paired_seeds(suite):
+    from types import SimpleNamespace
+
+    from ays_core.scoring import Metric
+
+    # per schedule, per NFE: values on 3 seeds (lower is better); 4 NFE is not judged
+    table = {
+        4: {"AYS": [9, 9, 9], "karras": [1, 1, 1], "exponential": [1, 1, 1], "gits": [1, 1, 1], "oracle": [0, 0, 0]},
+        6: {"AYS": [1.0, 2.0, 3.0], "karras": [2.0, 3.0, 4.0], "exponential": [2.1, 3.1, 4.1],
+            "gits": [1.5, 2.5, 3.5], "oracle": [1.0, 2.01, 2.99]},          # meets all three
+        8: {"AYS": [2.0, 3.0, 4.0], "karras": [3.0, 4.0, 5.0], "exponential": [2.1, 2.9, 4.05],
+            "gits": [1.0, 2.0, 3.0], "oracle": [0.5, 1.5, 2.5]},            # beaten by gits, not beyond
+                                                                           # exponential, oracle far better
+    }
+    rows = [{"seed": seed, "sampler": "euler", "nfe": nfe, "schedule": name, "m": value}
+            for nfe, cell in table.items() for name, values in cell.items() for seed, value in enumerate(values)]
+    result = SimpleNamespace(rows=rows, metrics=(Metric("m", "metric"),), config={"candidate": "AYS"})
+    counts = {name: (met, judged, missed) for name, met, judged, missed in suite.criteria([result])}
+    assert counts["never beaten"] == (1, 2, ["euler 8 (by gits)"])
+    assert counts["better than karras and exponential"] == (1, 2, ["euler 8"])
+    met, judged, missed = counts["within the oracle's CI or better"]
+    assert (met, judged) == (1, 2) and missed[0].startswith("euler 8 (1.5 ± 0")
+    lines = suite.criteria_lines([result])
+    assert lines[0] == "never beaten: 1 / 2 (missed: euler 8 (by gits))"
