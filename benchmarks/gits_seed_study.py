@@ -31,8 +31,9 @@ def main(argv=None):
     parser.add_argument("--optimizer-seeds", type=int, default=8, help="optimizer seeds 0.. to try (default 8)")
     parser.add_argument("--eval-seed", type=int, default=FULL.seed, help="the first evaluation seed (the suite's)")
     args = parser.parse_args(argv)
-    if not 1 <= args.optimizer_seeds <= 64 or not 2 <= args.nfe <= 100:
-        parser.error("--optimizer-seeds must be 1 to 64 and --nfe 2 to 100")
+    if not 1 <= args.optimizer_seeds <= 64 or not 2 <= args.nfe <= 100 or not 1 <= args.eval_seed <= 6_999_000:
+        parser.error("--optimizer-seeds must be 1 to 64, --nfe 2 to 100 and --eval-seed 1 to 6999000 (apart from "
+                     "the optimizer's and the peers' own seeds)")
 
     import torch
 
@@ -50,17 +51,18 @@ def main(argv=None):
     samples = FULL.sizes(args.model)[0]
     lists = {"peer (256 draws)": Gits(model, shape).sigmas(steps)}
     for seed in range(args.optimizer_seeds):
+        # the stage's teacher noise for this --seed (1 step: the DP uses the noise, not the teacher's solution)
         teacher = refine.make_teacher(model, refine.TEACHER_SAMPLES, seed, sigma_range, 1, shape, "cpu")
         starts = [(x, cond) for x, _, _, cond in teacher.chunks]
         lists[f"stage, --seed {seed}"] = Gits(model, shape, starts=starts, sigma_range=sigma_range).sigmas(steps)
     scores = {label: [] for label in lists}
+    scorer = scorer_for(model, samples, args.eval_seed)  # one held-out reference for every seed, as the bench's
+    metric = scorer.metrics[0]
     for eval_seed in range(args.eval_seed, args.eval_seed + FULL.seeds):
-        scorer = scorer_for(model, samples, eval_seed)
-        metric = scorer.metrics[0]
         x_start = initial_noise(shape, samples, sigma_range[1], eval_seed)
         for label, sigmas in lists.items():
             result, _ = run_sampler(model, args.solver, torch.as_tensor(sigmas), x_start, eval_seed, sigma_range)
-            scores[label].append(scorer.score(result, result)[metric.key])
+            scores[label].append(scorer.score(result, result)[metric.key])  # the reference only feeds ref_dist
     peer = np.asarray(scores["peer (256 draws)"])
     print(f"{args.model} {args.solver} {args.nfe} NFE: {metric.label} of the GITS-style lists, {FULL.seeds} evaluation "
           f"seeds from {args.eval_seed} x {samples} samples; list minus the peer's, paired 95% CI")

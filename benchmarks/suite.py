@@ -154,30 +154,36 @@ def criteria(results):
     """Issue 11's three criteria over the cells at CRITERIA_NFE, on the main metric, as
     (name, cells met, cells judged, [cells missed, in words]): never beaten beyond the paired CI
     by any baseline (the oracle aside); better than FIXED_BASELINES beyond it; within the oracle's
-    CI or better."""
+    CI or better. A cell is judged on a criterion only where it has the columns it needs and at
+    least two seeds (one seed has no CI)."""
     from ays_core.verdict import beyond, paired_difference, per_seed
 
-    met = {"never beaten": [], "better than karras and exponential": [], "within the oracle's CI or better": []}
-    judged = 0
+    names = ("never beaten", "better than karras and exponential", "within the oracle's CI or better")
+    judged, missed = dict.fromkeys(names, 0), {name: [] for name in names}
+
+    def judge(name, cell, miss):
+        judged[name] += 1
+        if miss:
+            missed[name].append(cell + ("" if miss is True else f" ({miss})"))
+
     for result in results:
         candidate = result.config["candidate"]
         for (sampler, nfe), values in sorted(per_seed(result.rows, result.metrics[0].key).items()):
-            if nfe not in CRITERIA_NFE:
+            if nfe not in CRITERIA_NFE or len(values.get(candidate, ())) < 2:
                 continue
-            judged += 1
+            cell = f"{sampler} {nfe}"
             gaps = {name: paired_difference(values[candidate], values[name]) for name in values if name != candidate}
             beaten = [name for name, gap in gaps.items() if name != "oracle" and beyond(*gap) > 0]
-            if beaten:
-                met["never beaten"].append(f"{sampler} {nfe} (by {', '.join(beaten)})")
-            if any(beyond(*gaps[name]) >= 0 for name in FIXED_BASELINES):
-                met["better than karras and exponential"].append(f"{sampler} {nfe}")
-            if "oracle" in gaps and beyond(*gaps["oracle"]) > 0:
-                met["within the oracle's CI or better"].append(
-                    f"{sampler} {nfe} ({gaps['oracle'][0]:.3g} ± {gaps['oracle'][1]:.2g})")
-    return [(name, judged - len(missed), judged, missed) for name, missed in met.items()]
+            judge(names[0], cell, beaten and "by " + ", ".join(beaten))
+            if all(name in gaps for name in FIXED_BASELINES):
+                judge(names[1], cell, any(beyond(*gaps[name]) >= 0 for name in FIXED_BASELINES))
+            if "oracle" in gaps:
+                judge(names[2], cell, beyond(*gaps["oracle"]) > 0 and "%.3g ± %.2g" % gaps["oracle"])
+    return [(name, judged[name] - len(missed[name]), judged[name], missed[name]) for name in names]
 
 
 def criteria_lines(results):
+    """One line per criterion: 'name: met / judged (missed: cells)'."""
     return [f"{name}: {met} / {judged}" + (f" (missed: {'; '.join(missed)})" if missed else "")
             for name, met, judged, missed in criteria(results)]
 
@@ -202,7 +208,8 @@ def model_section(model_name, paths):
     lines.append(f"Summary for {model_name} ({main.label}):")
     lines.append("")
     lines += [f"- {line}" for result in results for line in summary_lines(result)]
-    lines += ["", f"Issue 11's criteria for {model_name} at {', '.join(map(str, CRITERIA_NFE))} NFE ({main.label}):", ""]
+    nfes = ", ".join(map(str, CRITERIA_NFE))
+    lines += ["", f"Issue 11's criteria for {model_name} at {nfes} NFE ({main.label}):", ""]
     lines += [f"- {line}" for line in criteria_lines(results)]
     return "\n".join(lines) + "\n"
 
@@ -245,8 +252,8 @@ def arguments():
                         help="more `ays optimize` options for every cell, e.g. '--data-search-passes 4' (a study of "
                              "other settings; never with --docs: the docs hold the defaults' verdicts)")
     parser.add_argument("--eval-seed", type=int, metavar="SEED",
-                        help=f"the first evaluation seed (default {FULL.seed}): the same lists and peers judged on other "
-                             "noise, as an independent check would (never with --docs)")
+                        help=f"the first evaluation seed (default {FULL.seed}): the same lists and peers judged on "
+                             "other noise, as an independent check would (out/suite-seedN by default; never the docs)")
     parser.add_argument("--render-only", action="store_true",
                         help="sample nothing: rebuild the tables from the results.json files already in --out")
     return parser
@@ -256,7 +263,10 @@ def suite_settings(parser, args):
     """The SuiteSettings the parsed `args` ask for; a study of other optimizer options or evaluation
     seeds never writes the docs (sets args.no_docs)."""
     settings = QUICK if args.quick else FULL
-    args.out = args.out or os.path.join(REPO, "out", "suite-quick" if args.quick else "suite")
+    default_out = "suite-quick" if args.quick else "suite"
+    if args.eval_seed is not None:  # never over the suite's own runs
+        default_out += f"-seed{args.eval_seed}"
+    args.out = args.out or os.path.join(REPO, "out", default_out)
     if args.samplers:
         settings = replace(settings, samplers=tuple(args.samplers.split(",")))
     if args.optimize_args:
@@ -267,11 +277,26 @@ def suite_settings(parser, args):
     if args.eval_seed is not None:
         if args.docs:
             parser.error("--eval-seed with --docs: the docs hold the verdicts on the suite's own seeds")
-        if not 0 <= args.eval_seed < 2 ** 31 - 1000:
-            parser.error(f"--eval-seed must be between 0 and {2 ** 31 - 1001}")
+        from ays_core.gits import GitsSettings
+
+        peers = GitsSettings().seed  # GITS's teacher noise; the oracle's own seeds lie beyond it
+        last = peers - settings.seeds  # the window stays clear of the optimizer's seed and the peers'
+        if not 1 <= args.eval_seed <= last:
+            parser.error(f"--eval-seed must be 1 to {last}: seeds {args.eval_seed}.. would reach the optimizer's "
+                         f"(0) or the peers' own ({peers}..)")
         settings = replace(settings, seed=args.eval_seed)
         args.no_docs = True
     return settings
+
+
+def check_seeds(parser, paths, seed):
+    """Refuse to render results whose evaluation seeds are not the ones the command line names."""
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            first = json.load(handle)["config"]["seeds"][0]
+        if first != seed:
+            parser.error(f"{path} was judged on evaluation seeds from {first}, not {seed}"
+                         + (f"; give --eval-seed {first}" if first != FULL.seed else "; leave out --eval-seed"))
 
 
 def main():
@@ -289,6 +314,7 @@ def main():
         if args.render_only:  # only what was run: a (model, sampler) without results is left out
             paths = [os.path.join(args.out, model_name, sampler, "bench", "results.json") for sampler in settings.samplers]
             paths = [path for path in paths if os.path.isfile(path)]
+            check_seeds(parser, paths, settings.seed)
         else:
             paths = [bench_one(model_name, sampler, settings, args.out) for sampler in settings.samplers]
         if paths:

@@ -94,17 +94,27 @@ def test_oracle_again_benches_the_oracle_lists_as_the_suite_ran_them(suite, tmp_
         oracle_again.oracle_as_schedule(str(folder), "euler", [4], suite.QUICK)
 
 
-def test_other_evaluation_seeds_judge_the_same_cells_and_never_write_the_docs(suite):
+def test_other_evaluation_seeds_judge_the_same_cells_apart_and_never_write_the_docs(suite, tmp_path, capsys):
     parser = suite.arguments()
     args = parser.parse_args(["--eval-seed", "2000"])
     settings = suite.suite_settings(parser, args)
     argv = suite.bench_argv("toy", "euler", settings, ["AYS"], "out")
     assert argv[argv.index("--seed") + 1] == "2000" and argv[argv.index("--seeds") + 1] == str(suite.FULL.seeds)
     assert replace(settings, seed=suite.FULL.seed) == suite.FULL
-    assert suite.docs_target(args) is None
-    for bad in (["--eval-seed", "2000", "--docs", "x.md"], ["--eval-seed", "-1"]):
+    assert suite.docs_target(args) is None and args.out == os.path.join(REPO, "out", "suite-seed2000")
+    for bad, words in ((["--eval-seed", "2000", "--docs", "x.md"], "the docs hold the verdicts on the suite's own"),
+                       (["--eval-seed", "0"], "would reach the optimizer's (0)"),
+                       (["--eval-seed", "6999999"], "or the peers' own (7000000..)")):
         with pytest.raises(SystemExit):
             suite.suite_settings(parser, parser.parse_args(bad))
+        assert words in capsys.readouterr().err
+    # results judged on other seeds are never rendered as the suite's own
+    results = tmp_path / "results.json"
+    results.write_text('{"config": {"seeds": [2000, 2001]}}')
+    suite.check_seeds(parser, [str(results)], 2000)
+    with pytest.raises(SystemExit):
+        suite.check_seeds(parser, [str(results)], suite.FULL.seed)
+    assert "judged on evaluation seeds from 2000, not 1000; give --eval-seed 2000" in capsys.readouterr().err
 
 
 def test_the_criteria_count_each_cell_at_6_to_10_nfe_from_paired_seeds(suite):
@@ -131,3 +141,9 @@ def test_the_criteria_count_each_cell_at_6_to_10_nfe_from_paired_seeds(suite):
     assert (met, judged) == (1, 2) and missed[0].startswith("euler 8 (1.5 ± 0")
     lines = suite.criteria_lines([result])
     assert lines[0] == "never beaten: 1 / 2 (missed: euler 8 (by gits))"
+    # a cell is judged only on the criteria whose columns it has, and only with a CI (two seeds or more)
+    partial = [row for row in rows if row["schedule"] not in ("oracle", "karras")]
+    single = [row for row in rows if row["seed"] == 0]
+    for kept, judged in ((partial, (2, 0, 0)), (single, (0, 0, 0))):
+        counts = suite.criteria([SimpleNamespace(rows=kept, metrics=result.metrics, config=result.config)])
+        assert tuple(count[2] for count in counts) == judged
